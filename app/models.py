@@ -1,0 +1,120 @@
+"""SQLAlchemy models of the app: calls, tickets (工单) with their audit trail, agents.
+
+Written by the ticket and call services only; the state column of a ticket is changed through
+``app.tickets`` transitions, never directly.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import DateTime, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.events import utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TicketState(enum.StrEnum):
+    """The ticket lifecycle of DESIGN §6; the Chinese label is what the desk shows."""
+
+    DRAFT = "draft"  # 受理中
+    REGISTERED = "registered"  # 已受理
+    ANSWERED = "answered"  # 直接答复
+    DISPATCHED = "dispatched"  # 已派单
+    ACCEPTED = "accepted"  # 已签收
+    DISPUTED = "disputed"  # 异议中
+    REPLIED = "replied"  # 已答复
+    CALLBACK = "callback"  # 回访中
+    REOPENED = "reopened"  # 重办
+    CLOSED = "closed"  # 办结
+    MERGED = "merged"  # 已并单
+
+
+def _state_column() -> Enum:
+    # Store the lower-case values ("draft"), which reports and other tools read directly.
+    return Enum(
+        TicketState,
+        native_enum=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # SIP extension, e.g. 1001
+    name: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_caller_created", "caller", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    state: Mapped[TicketState] = mapped_column(_state_column(), default=TicketState.DRAFT)
+    source: Mapped[str] = mapped_column(String(32))  # phone:12345, web, wechat, 110 …
+    caller: Mapped[str | None] = mapped_column(String(32))
+    dialled: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    calls: Mapped[list[Call]] = relationship(back_populates="ticket")
+    transitions: Mapped[list[TicketTransition]] = relationship(
+        back_populates="ticket", order_by="TicketTransition.id"
+    )
+
+
+class TicketTransition(Base):
+    """Audit row: who moved a ticket from which state to which, when and why."""
+
+    __tablename__ = "ticket_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    from_state: Mapped[TicketState | None] = mapped_column(_state_column())
+    to_state: Mapped[TicketState] = mapped_column(_state_column())
+    actor: Mapped[str] = mapped_column(String(64))  # "ivr", "agent:1001", "system" …
+    reason: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="transitions")
+
+
+class Call(Base):
+    """One inbound call as Asterisk saw it; written when the call enters our IVR."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # node_id:uniqueid
+    node_id: Mapped[str] = mapped_column(String(32))
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    caller: Mapped[str | None] = mapped_column(String(32), index=True)
+    dialled: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16))  # answered, abandoned, unanswered
+    hold_seconds: Mapped[int | None] = mapped_column(Integer)
+    recording_in: Mapped[str | None] = mapped_column(String(255))  # caller's leg
+    recording_out: Mapped[str | None] = mapped_column(String(255))  # what the caller heard
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="calls")

@@ -1,0 +1,107 @@
+"""The running node: every long-lived part, built from settings and started in order.
+
+Start order: database → bus → ticket service subscriptions → FastAGI server → AMI client
+(with the call tracker as its single event consumer). Stop runs in reverse. AMI being down at
+start is not fatal: calls still flow through Asterisk, and the client keeps reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.tickets import TicketService
+from app.ws import AgentHub
+from core.bus import InProcessBus
+from core.db import create_engine, session_factory
+from core.events import (
+    AgentConnected,
+    AmiLinkChanged,
+    CallerAbandoned,
+    ChannelHungUp,
+    ScreenPop,
+)
+from core.settings import Settings
+from cti import AmiConnection, CallTracker
+from ivr.routes import build_routes
+from ivr.server import FastAgiServer
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: AsyncEngine = create_engine(settings.db_url)
+        self.bus = InProcessBus()
+        self.tickets = TicketService(session_factory(self.engine), self.bus, settings.node_id)
+        self.hub = AgentHub()
+        self.agi = FastAgiServer(
+            build_routes(self.tickets),
+            settings.agi.host,
+            settings.agi.port,
+            settings.agi.header_timeout,
+        )
+        self.ami_events: asyncio.Queue[Any] = asyncio.Queue()
+        self.ami = AmiConnection(
+            settings.ami, self.ami_events, on_link_change=self._on_ami_link
+        )
+        self.tracker = CallTracker(self.bus, settings.node_id)
+        self._tracker_task: asyncio.Task[None] | None = None
+        self._connect_task: asyncio.Task[None] | None = None
+        self.ami_connected = False
+
+    def _on_ami_link(self, connected: bool) -> None:
+        self.ami_connected = connected
+        self.bus.publish(AmiLinkChanged(node_id=self.settings.node_id, connected=connected))
+
+    def _wire(self) -> None:
+        b, t = self.bus, self.tickets
+        b.subscribe(AgentConnected, t.on_agent_connected, name="tickets.agent_connected")
+        b.subscribe(CallerAbandoned, t.on_abandoned, name="tickets.abandoned")
+        b.subscribe(ChannelHungUp, t.on_hangup, name="tickets.hangup")
+        b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
+
+    async def start(self) -> None:
+        self._wire()
+        await self.bus.start()
+        await self.agi.start()
+        self._tracker_task = asyncio.create_task(
+            self.tracker.run(self.ami_events), name="cti.tracker"
+        )
+        self._connect_task = asyncio.create_task(self.ami.run(), name="cti.ami")
+        log.info("hotline node %s started", self.settings.node_id)
+
+    async def stop(self) -> None:
+        for task in (self._connect_task, self._tracker_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.ami.close()
+        await self.agi.stop()
+        await self.bus.stop()
+        await self.engine.dispose()
+        log.info("hotline node %s stopped", self.settings.node_id)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "node_id": self.settings.node_id,
+            "ami_connected": self.ami_connected,
+            "fastagi": dataclasses.asdict(self.agi.stats),
+        }
+
+    async def db_ok(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False

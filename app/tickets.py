@@ -1,0 +1,224 @@
+"""Ticket and call service: owns the ticket state machine and the call records.
+
+Call flow: the IVR's inbound route calls :meth:`TicketService.open_call` before the caller is
+queued (the ticket draft exists before any agent rings); the CTI tracker's ``AgentConnected``
+reaches :meth:`on_agent_connected`, which links the draft to the agent and publishes the
+``ScreenPop``. Every state change goes through :func:`transition`, which writes the audit row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from app.models import Agent, Call, Ticket, TicketState, TicketTransition
+from core.bus import Bus
+from core.events import (
+    AgentConnected,
+    CallerAbandoned,
+    ChannelHungUp,
+    ScreenPop,
+    TicketSummary,
+    utcnow,
+)
+from ivr.ports import CallOpened, InboundCall
+
+log = logging.getLogger(__name__)
+
+S = TicketState
+# DESIGN §6: the only moves a ticket can make.
+ALLOWED: dict[TicketState, frozenset[TicketState]] = {
+    S.DRAFT: frozenset({S.REGISTERED, S.MERGED}),
+    S.REGISTERED: frozenset({S.ANSWERED, S.DISPATCHED, S.MERGED}),
+    S.ANSWERED: frozenset({S.CLOSED, S.CALLBACK}),
+    S.DISPATCHED: frozenset({S.ACCEPTED, S.DISPUTED}),
+    S.ACCEPTED: frozenset({S.REPLIED, S.DISPUTED}),
+    S.DISPUTED: frozenset({S.DISPATCHED, S.ACCEPTED}),
+    S.REPLIED: frozenset({S.CALLBACK, S.CLOSED}),
+    S.CALLBACK: frozenset({S.CLOSED, S.REOPENED}),
+    S.REOPENED: frozenset({S.ACCEPTED}),
+    S.CLOSED: frozenset(),
+    S.MERGED: frozenset(),
+}
+
+EARLIER_TICKETS_SHOWN = 5
+
+
+class InvalidTransition(ValueError):
+    """A ticket was asked to move where the lifecycle does not allow."""
+
+
+def transition(
+    session: AsyncSession, ticket: Ticket, to: TicketState, *, actor: str, reason: str | None = None
+) -> None:
+    """Move a ticket to ``to`` and write the audit row (in the caller's transaction)."""
+    if to not in ALLOWED[ticket.state]:
+        raise InvalidTransition(f"ticket {ticket.id}: {ticket.state} → {to} is not allowed")
+    session.add(
+        TicketTransition(ticket=ticket, from_state=ticket.state, to_state=to, actor=actor,
+                         reason=reason)
+    )
+    ticket.state = to
+
+
+def call_key(node_id: str, uniqueid: str) -> str:
+    """Primary key of a call: Asterisk uniqueids are only unique within one node."""
+    return f"{node_id}:{uniqueid}"
+
+
+def recording_names(uniqueid: str) -> tuple[str, str]:
+    """File names MixMonitor writes (see asterisk_conf/extensions.conf, hotline-inbound)."""
+    return f"{uniqueid}-in.wav", f"{uniqueid}-out.wav"
+
+
+class TicketService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: Bus, node_id: str) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._node_id = node_id
+
+    # --- intake (ivr.ports.CallIntake) -------------------------------------------------------
+
+    async def open_call(self, call: InboundCall) -> CallOpened:
+        """Write the call record and the ticket draft; idempotent per call."""
+        key = call_key(self._node_id, call.uniqueid)
+        async with self._sessions.begin() as session:
+            existing = await session.get(Call, key)
+            if existing is not None and existing.ticket_id is not None:
+                ticket = await session.get(Ticket, existing.ticket_id)
+                return CallOpened(
+                    ticket_id=existing.ticket_id,
+                    call_id=key,
+                    category=ticket.category if ticket else None,
+                )
+            ticket = self._new_draft(session, call.caller, call.dialled, actor="ivr")
+            rec_in, rec_out = recording_names(call.uniqueid)
+            session.add(
+                Call(
+                    id=key,
+                    node_id=self._node_id,
+                    uniqueid=call.uniqueid,
+                    linkedid=call.linkedid,
+                    channel=call.channel,
+                    caller=call.caller,
+                    dialled=call.dialled,
+                    ticket=ticket,
+                    recording_in=rec_in,
+                    recording_out=rec_out,
+                )
+            )
+            await session.flush()
+            return CallOpened(ticket_id=ticket.id, call_id=key, category=ticket.category)
+
+    def _new_draft(
+        self, session: AsyncSession, caller: str | None, dialled: str, *, actor: str
+    ) -> Ticket:
+        ticket = Ticket(state=S.DRAFT, source=f"phone:{dialled}", caller=caller, dialled=dialled)
+        session.add(ticket)
+        session.add(TicketTransition(ticket=ticket, from_state=None, to_state=S.DRAFT, actor=actor,
+                                     reason="call entered the hotline"))
+        return ticket
+
+    # --- CTI facts ---------------------------------------------------------------------------
+
+    async def on_agent_connected(self, event: AgentConnected) -> None:
+        """Link call and draft to the agent, then pop the ticket on the agent's screen."""
+        key = call_key(event.node_id, event.uniqueid)
+        async with self._sessions.begin() as session:
+            if await session.get(Agent, event.agent_id) is None:
+                session.add(Agent(id=event.agent_id))
+            call = await session.get(Call, key)
+            if call is None:
+                # FastAGI was down when the call came in: the dialplan queued the caller without
+                # a draft. Write both now so the agent still gets a ticket.
+                ticket = self._new_draft(session, event.caller, event.dialled, actor="cti")
+                rec_in, rec_out = recording_names(event.uniqueid)
+                call = Call(id=key, node_id=event.node_id, uniqueid=event.uniqueid,
+                            linkedid=event.linkedid, channel="", caller=event.caller,
+                            dialled=event.dialled, ticket=ticket, recording_in=rec_in,
+                            recording_out=rec_out)
+                session.add(call)
+                await session.flush()
+            ticket = await session.get(Ticket, call.ticket_id) if call.ticket_id else None
+            if ticket is None:
+                ticket = self._new_draft(session, event.caller, event.dialled, actor="cti")
+                call.ticket = ticket
+                await session.flush()
+            call.agent_id = event.agent_id
+            call.queue = event.queue
+            call.answered_at = event.at
+            call.hold_seconds = event.hold_seconds
+            call.outcome = "answered"
+            ticket.agent_id = event.agent_id
+            earlier = await self._earlier_tickets(session, ticket.caller, ticket.id)
+            pop = ScreenPop(
+                agent_id=event.agent_id,
+                ticket_id=ticket.id,
+                call_id=key,
+                caller=ticket.caller or "",
+                dialled=ticket.dialled or "",
+                category=ticket.category,
+                earlier_tickets=earlier,
+            )
+        self._bus.publish(pop)
+
+    async def _earlier_tickets(
+        self, session: AsyncSession, caller: str | None, exclude: int
+    ) -> tuple[TicketSummary, ...]:
+        if not caller:
+            return ()
+        rows: Sequence[Ticket] = (
+            await session.scalars(
+                select(Ticket)
+                .where(Ticket.caller == caller, Ticket.id != exclude)
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                .limit(EARLIER_TICKETS_SHOWN)
+            )
+        ).all()
+        return tuple(
+            TicketSummary(id=t.id, state=t.state.value, category=t.category,
+                          created_at=t.created_at, summary=t.summary)
+            for t in rows
+        )
+
+    async def on_abandoned(self, event: CallerAbandoned) -> None:
+        async with self._sessions.begin() as session:
+            call = await session.get(Call, call_key(event.node_id, event.uniqueid))
+            if call is not None:
+                call.outcome = "abandoned"
+                call.hold_seconds = event.hold_seconds
+
+    async def on_hangup(self, event: ChannelHungUp) -> None:
+        async with self._sessions.begin() as session:
+            call = await session.get(Call, call_key(event.node_id, event.uniqueid))
+            if call is not None and call.ended_at is None:
+                call.ended_at = event.at
+                call.outcome = call.outcome or "unanswered"
+
+    # --- queries for the API ---------------------------------------------------------------
+
+    async def get_ticket(self, ticket_id: int) -> Ticket | None:
+        async with self._sessions() as session:
+            return await session.get(
+                Ticket, ticket_id,
+                options=[selectinload(Ticket.transitions), selectinload(Ticket.calls)],
+            )
+
+    async def list_calls(
+        self, *, limit: int, caller: str | None = None, since: datetime | None = None
+    ) -> Sequence[Call]:
+        stmt = select(Call).order_by(Call.started_at.desc()).limit(limit)
+        if caller:
+            stmt = stmt.where(Call.caller == caller)
+        if since:
+            stmt = stmt.where(Call.started_at >= since)
+        async with self._sessions() as session:
+            return (await session.scalars(stmt)).all()
+
+
+__all__ = ["ALLOWED", "InvalidTransition", "TicketService", "call_key", "transition", "utcnow"]

@@ -1,0 +1,164 @@
+"""Typed events that travel on the bus between the hotline's parts.
+
+Protocol data (AMI events, AGI variables) is parsed at each edge into these classes; nothing
+past the edge handles raw dicts. Events are immutable value objects with a stable ``name``
+so they can cross a process boundary later (PostgreSQL NOTIFY / Redis) as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Root of every bus event."""
+
+    name: ClassVar[str] = "event"
+    at: datetime = field(default_factory=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready payload (datetimes as ISO 8601), with the event name."""
+        out: dict[str, Any] = {"event": self.name}
+        for f in dataclasses.fields(self):
+            out[f.name] = _jsonable(getattr(self, f.name))
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# --- telephony facts, published by cti from AMI ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallQueued(Event):
+    """A caller entered a queue (AMI QueueCallerJoin)."""
+
+    name: ClassVar[str] = "call.queued"
+    node_id: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    caller: str
+    dialled: str
+    position: int
+    ticket_id: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRinging(Event):
+    """The queue offers a caller to an agent (AMI AgentCalled)."""
+
+    name: ClassVar[str] = "agent.ringing"
+    node_id: str
+    uniqueid: str
+    queue: str
+    agent_id: str
+    caller: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConnected(Event):
+    """An agent answered a queued caller (AMI AgentConnect): the moment of the screen pop."""
+
+    name: ClassVar[str] = "agent.connected"
+    node_id: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    agent_id: str
+    agent_channel: str
+    caller: str
+    dialled: str
+    hold_seconds: int
+    ticket_id: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentCallEnded(Event):
+    """A queue call an agent took has ended (AMI AgentComplete)."""
+
+    name: ClassVar[str] = "agent.call_ended"
+    node_id: str
+    uniqueid: str
+    queue: str
+    agent_id: str
+    talk_seconds: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerAbandoned(Event):
+    """A caller hung up while waiting in a queue (AMI QueueCallerAbandon)."""
+
+    name: ClassVar[str] = "call.abandoned"
+    node_id: str
+    uniqueid: str
+    queue: str
+    hold_seconds: int
+    position: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelHungUp(Event):
+    """A channel of a call ended (AMI Hangup)."""
+
+    name: ClassVar[str] = "channel.hangup"
+    node_id: str
+    uniqueid: str
+    linkedid: str
+    channel: str
+    cause: int
+    cause_text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmiLinkChanged(Event):
+    """The AMI link to an Asterisk node went up or down."""
+
+    name: ClassVar[str] = "ami.link"
+    node_id: str
+    connected: bool
+
+
+# --- application facts, published by app -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketSummary:
+    """One line of a caller's history, as shown beside the screen pop."""
+
+    id: int
+    state: str
+    category: str | None
+    created_at: datetime
+    summary: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScreenPop(Event):
+    """Open this ticket on this agent's screen now."""
+
+    name: ClassVar[str] = "screen_pop"
+    agent_id: str
+    ticket_id: int
+    call_id: str
+    caller: str
+    dialled: str
+    category: str | None
+    earlier_tickets: tuple[TicketSummary, ...]

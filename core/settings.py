@@ -1,0 +1,240 @@
+"""Settings: one TOML file plus ``HOTLINE_*`` environment variables, validated at start-up.
+
+Read by every entry point (CLI, app lifespan, Asterisk config generator) before anything
+starts, so a bad value fails fast with a message that names the field. There are no default
+secrets: ``hotline install`` generates them into the settings file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Any
+
+import platformdirs
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+# Values people paste from tutorials; refusing them keeps a copied config from going live.
+_WEAK_SECRETS = {"changeme", "secret", "password", "admin", "asterisk", "amp111", "hotline"}
+MIN_SECRET_LENGTH = 24
+
+
+class SettingsError(RuntimeError):
+    """Settings are missing or invalid; the message says which field and how to fix it."""
+
+
+def _check_secret(value: SecretStr, field: str) -> SecretStr:
+    raw = value.get_secret_value()
+    if raw.lower() in _WEAK_SECRETS or len(raw) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"{field} must be a generated secret of at least {MIN_SECRET_LENGTH} characters "
+            "(run `hotline install` to generate one)"
+        )
+    return value
+
+
+def _require_loopback(host: str, what: str) -> str:
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"{what} must listen on a loopback address, got {host}")
+    return host
+
+
+class SipSettings(BaseModel):
+    """Where Asterisk's PJSIP listens and who the carrier is."""
+
+    bind: str = "127.0.0.1"
+    port: Port = 15060
+    # Source address of the carrier trunk (inbound DIDs); agents must not share it, because
+    # PJSIP identifies by IP first and would take an agent's REGISTER for the carrier.
+    carrier_address: str = "127.0.0.2"
+    rtp_start: Port = 20000
+    rtp_end: Port = 20999
+    # Ends calls whose peer vanished without a BYE (seen piling up under load otherwise).
+    rtp_timeout_seconds: int = Field(default=60, ge=5)
+
+    @field_validator("bind", "carrier_address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SipSettings:
+        if self.rtp_start >= self.rtp_end:
+            raise ValueError("sip.rtp_start must be below sip.rtp_end")
+        if self.carrier_address == self.bind:
+            raise ValueError("sip.carrier_address must differ from sip.bind (agents register there)")
+        return self
+
+
+class AmiSettings(BaseModel):
+    """Asterisk Manager Interface: our one AMI user; loopback only."""
+
+    host: str = "127.0.0.1"
+    port: Port = 15038
+    username: str = "hotline"
+    secret: SecretStr
+    ping_interval: float = Field(default=10.0, gt=0)
+    reconnect_max_delay: float = Field(default=30.0, gt=0)
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        return _require_loopback(value, "ami.host")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        return _check_secret(value, "ami.secret")
+
+
+class AgiSettings(BaseModel):
+    """Our FastAGI server, which Asterisk's dialplan calls for IVR logic."""
+
+    host: str = "127.0.0.1"
+    port: Port = 14573
+    header_timeout: float = Field(default=5.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    """HTTP API, WebSocket and pages."""
+
+    host: str = "127.0.0.1"
+    port: Port = 18345
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        return _check_secret(value, "api.token")
+
+
+class AsteriskSettings(BaseModel):
+    """The Debian sid root that holds Asterisk 22, and this node's instance inside it."""
+
+    root: Path = Field(
+        default_factory=lambda: platformdirs.user_cache_path("hotline") / "asterisk-root"
+    )
+    instance: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    # Optional Debian mirror for debootstrap/apt; None keeps debootstrap's default.
+    mirror: str | None = None
+
+
+class QueueSettings(BaseModel):
+    """The main 12345 queue."""
+
+    name: str = Field(default="main", pattern=r"^[a-z][a-z0-9_-]*$")
+    agent_ring_seconds: int = Field(default=15, ge=5)
+    wrapup_seconds: int = Field(default=10, ge=0)
+
+
+class Settings(BaseSettings):
+    """Everything a hotline node needs to start. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTLINE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    node_id: str = Field(default="node1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("hotline"))
+    database_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+    agents: list[str] = Field(default_factory=lambda: ["1001", "1002", "1003"], min_length=1)
+    sip: SipSettings = Field(default_factory=SipSettings)
+    ami: AmiSettings
+    agi: AgiSettings = Field(default_factory=AgiSettings)
+    api: ApiSettings
+    asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init kwargs; the environment overrides them.
+        return (env_settings, init_settings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("agents")
+    @classmethod
+    def _agents(cls, value: list[str]) -> list[str]:
+        for agent in value:
+            if not agent.isdigit() or not 3 <= len(agent) <= 6:
+                raise ValueError(f"agent id {agent!r} must be 3-6 digits")
+        if len(set(value)) != len(value):
+            raise ValueError("agent ids must be unique")
+        return value
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL; SQLite in the data folder unless one is configured."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'hotline.db'}"
+
+    @property
+    def agent_secrets_file(self) -> Path:
+        return self.data_dir / "agent-secrets.toml"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.data_dir / "runtime.json"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.data_dir / "prompts"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api.host}:{self.api.port}"
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("HOTLINE_CONFIG")
+    if env:
+        return Path(env)
+    return platformdirs.user_config_path("hotline") / "hotline.toml"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise SettingsError(
+            f"settings file {path} does not exist: run `hotline install` to create it"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the settings file and environment; raise SettingsError on any fault."""
+    path = path or default_config_path()
+    data = read_config_file(path)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings in {path}: {problems}") from exc

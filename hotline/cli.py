@@ -1,0 +1,103 @@
+"""The ``hotline`` command: install, up, down, status, asterisk …, db migrate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from core.settings import SettingsError, default_config_path, load_settings
+from hotline import service
+from hotline.asterisk_ctl import AsteriskControl
+from hotline.errors import SetupError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description="12345 hotline node control")
+    p.add_argument("--config", type=Path, default=None,
+                   help="settings file (default: $HOTLINE_CONFIG or ~/.config/hotline/hotline.toml)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    inst = sub.add_parser("install", help="settings, secrets, Asterisk root, prompts, database")
+    inst.add_argument("--no-root", action="store_true", help="skip building the Asterisk root")
+    sub.add_parser("up", help="start Asterisk and the app; print where everything is")
+    sub.add_parser("down", help="stop what `up` started (by pid)")
+    st = sub.add_parser("status", help="print the runtime description (JSON) and health")
+    st.add_argument("--brief", action="store_true", help="one line per process")
+    ast = sub.add_parser("asterisk", help="the node's Asterisk")
+    ast_sub = ast.add_subparsers(dest="action", required=True)
+    ast_sub.add_parser("build", help="build (or check) the Debian sid root with Asterisk 22")
+    ast_sub.add_parser("start")
+    ast_sub.add_parser("stop")
+    ast_sub.add_parser("status")
+    ast_sub.add_parser("reload", help="re-render the configuration and reload it (calls stay up)")
+    cli = ast_sub.add_parser("cli", help="run an Asterisk CLI command, or open the console")
+    cli.add_argument("command", nargs="*")
+    db = sub.add_parser("db", help="database")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    db_sub.add_parser("migrate", help="apply Alembic migrations up to head")
+    return p
+
+
+def run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    config: Path = args.config or default_config_path()
+    if args.cmd == "install":
+        service.install(config, with_root=not args.no_root)
+        print("installed; start the node with: hotline up")
+    elif args.cmd == "up":
+        print(service.summary(service.up(config)))
+    elif args.cmd == "down":
+        stopped = service.down(config)
+        print("stopped " + ", ".join(stopped) if stopped else "nothing was running")
+    elif args.cmd == "status":
+        desc = service.status(config)
+        if args.brief:
+            print(f"asterisk: {'up' if desc['running']['asterisk'] else 'down'}; "
+                  f"app: {'up' if desc['running']['app'] else 'down'}")
+        else:
+            print(json.dumps(desc, indent=2, ensure_ascii=False))
+        return 0 if all(desc["running"].values()) else 3
+    elif args.cmd == "asterisk":
+        ctl = AsteriskControl(load_settings(config))
+        if args.action == "build":
+            ctl.root.ensure(ctl.settings.asterisk.mirror)
+            print(f"{ctl.root.path}: {ctl.root.version()}")
+        elif args.action == "start":
+            print(f"Asterisk running (pid {ctl.start()})")
+        elif args.action == "stop":
+            print("stopped" if ctl.stop() else "Asterisk was not running")
+        elif args.action == "status":
+            pid = ctl.pid()
+            print(f"running (pid {pid})\n{ctl.cli('core show uptime')}" if pid else "not running")
+            return 0 if pid else 3
+        elif args.action == "reload":
+            ctl.reload()
+            print("configuration reloaded")
+        elif args.action == "cli":
+            if args.command:
+                print(ctl.cli(" ".join(args.command)), end="")
+            else:
+                return subprocess.call(
+                    ctl.root.chroot_cmd("asterisk", "-C", ctl.instance.conf_file, "-r")
+                )
+    elif args.cmd == "db":
+        settings = load_settings(config)
+        from app.migrate import upgrade
+
+        upgrade(settings.db_url)
+        print(f"database at head: {settings.db_url}")
+    return 0
+
+
+def main() -> None:
+    try:
+        sys.exit(run(sys.argv[1:]))
+    except (SetupError, SettingsError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,63 @@
+"""Mandarin prompts: rendered with espeak-ng at install, replaceable by recorded WAVs.
+
+Asterisk plays them by absolute path (``${PROMPTS}/greeting``), so an operator replaces a
+robotic prompt by dropping a recording with the same name into ``<data_dir>/prompts/recorded/``
+(any WAV; it is converted to 8 kHz mono 16-bit) and running ``hotline install`` again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from hotline.errors import SetupError
+
+# Name → text. Digits are written as Hanzi so the line number is read digit by digit.
+PROMPTS: dict[str, str] = {
+    "greeting": "您好，欢迎致电一二三四五政务服务便民热线，正在为您转接人工服务，请稍候。",
+    "hold": "您的来电正在排队，工作人员将尽快为您服务，请不要挂机。",
+}
+# espeak-ng's plain cmn/zh voices read many Hanzi as pinyin with spoken tone digits.
+VOICE = "cmn-latn-pinyin"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SetupError(f"{name} is missing: apt-get install -y espeak-ng sox")
+    return path
+
+
+def _to_telephony(src: Path, dst: Path) -> None:
+    # -v 0.8 leaves headroom: espeak-ng output clips when resampled at full scale.
+    subprocess.run(
+        [_tool("sox"), "-v", "0.8", str(src), "-r", "8000", "-c", "1", "-b", "16", str(dst)],
+        check=True, capture_output=True,
+    )
+
+
+def render_prompts(out_dir: Path, recorded_dirs: list[Path], work_dir: Path) -> dict[str, str]:
+    """Write ``<name>.wav`` for every prompt into ``out_dir``; return name → origin."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    origin: dict[str, str] = {}
+    for name, text in PROMPTS.items():
+        target = out_dir / f"{name}.wav"
+        recorded = next((d / f"{name}.wav" for d in recorded_dirs if (d / f"{name}.wav").is_file()),
+                        None)
+        if recorded is not None:
+            _to_telephony(recorded, target)
+            origin[name] = str(recorded)
+            continue
+        cached = work_dir / f"{name}.tts.wav"
+        stamp = work_dir / f"{name}.tts.txt"
+        if not (cached.is_file() and stamp.is_file() and stamp.read_text() == text):
+            subprocess.run(
+                [_tool("espeak-ng"), "-v", VOICE, "-w", str(cached), text],
+                check=True, capture_output=True,
+            )
+            stamp.write_text(text)
+        _to_telephony(cached, target)
+        origin[name] = "espeak-ng"
+    return origin

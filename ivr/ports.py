@@ -1,0 +1,38 @@
+"""The port the inbound dialog needs from the rest of the hotline (the composition root).
+
+``ivr.inbound`` hands each new call to a ``CallIntake`` before the caller reaches the queue;
+``app`` implements it (draft ticket, call record, category guess) and wires it in. Keeping
+the port here lets ``ivr`` stay free of any database or ticket code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """A citizen's call to the hotline, as the dialplan hands it to us."""
+
+    uniqueid: str
+    linkedid: str
+    channel: str
+    caller: str | None
+    caller_name: str | None
+    dialled: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallOpened:
+    """What the intake recorded for the call; carried to the agent as channel variables."""
+
+    ticket_id: int
+    call_id: str
+    category: str | None
+
+
+class CallIntake(Protocol):
+    """Records a new inbound call (draft ticket) and says which ticket the agent should see."""
+
+    async def open_call(self, call: InboundCall) -> CallOpened: ...

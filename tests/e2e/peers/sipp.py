@@ -1,0 +1,129 @@
+"""SIPp as the citizen's phone behind the carrier trunk (source address 127.0.0.2).
+
+The scenario is written per call: it dials a service number, streams a pcap of speech as soon
+as the call is answered (Asterisk answers before the greeting), holds the call for a given
+time and hangs up with BYE — or, with ``hangup_after_ms`` set, hangs up while still queued.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+_INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="hotline citizen">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=citizen 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>
+  <pause milliseconds="{hold_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+
+def sipp_binary() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        raise RuntimeError("SIPp is missing: apt-get install -y sip-tester")
+    return path
+
+
+@dataclass
+class SippCall:
+    """One citizen call: ``start()`` it, ``wait()`` for SIPp's verdict."""
+
+    workdir: Path
+    service: str
+    caller: str
+    target: str  # host:port of Asterisk's PJSIP
+    pcap: Path
+    hold_ms: int
+    local_ip: str = "127.0.0.2"
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SippCall:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        scenario = self.workdir / f"caller-{self.caller}.xml"
+        scenario.write_text(
+            _INVITE.format(caller=self.caller, pcap=self.pcap, hold_ms=self.hold_ms)
+        )
+        self.proc = subprocess.Popen(
+            [
+                sipp_binary(), self.target, "-sf", str(scenario), "-s", self.service,
+                "-i", self.local_ip, "-mi", self.local_ip, "-p", "0", "-mp", "0",
+                "-m", "1", "-l", "1", "-nostdin", "-timeout", f"{self.hold_ms // 1000 + 120}s",
+                "-trace_err", "-error_file", str(self.workdir / f"sipp-{self.caller}.err"),
+            ],
+            cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait(self, timeout: float) -> tuple[int, str]:
+        assert self.proc is not None
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return self.proc.returncode, out.decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
