@@ -28,8 +28,12 @@ def main() -> None:
     )
     # One worker: the AMI client, FastAGI server and scheduler must exist exactly once.
     uvicorn.run(
-        create_app(settings), host=settings.api.host, port=settings.api.port, workers=1,
-        log_level=settings.log_level.lower(), access_log=False,
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        workers=1,
+        log_level=settings.log_level.lower(),
+        access_log=False,
     )
 
 

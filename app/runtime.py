@@ -28,7 +28,7 @@ from core.events import (
     ScreenPop,
 )
 from core.settings import Settings
-from cti import AmiConnection, CallTracker
+from cti import AmiConnection, AmiEvent, AmiLoginError, AmiUnavailable, CallTracker
 from ivr.routes import build_routes
 from ivr.server import FastAgiServer
 
@@ -48,10 +48,8 @@ class Runtime:
             settings.agi.port,
             settings.agi.header_timeout,
         )
-        self.ami_events: asyncio.Queue[Any] = asyncio.Queue()
-        self.ami = AmiConnection(
-            settings.ami, self.ami_events, on_link_change=self._on_ami_link
-        )
+        self.ami_events: asyncio.Queue[AmiEvent] = asyncio.Queue(maxsize=100_000)
+        self.ami = AmiConnection.from_settings(settings.ami, self.ami_events, self._on_ami_link)
         self.tracker = CallTracker(self.bus, settings.node_id)
         self._tracker_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
@@ -75,8 +73,23 @@ class Runtime:
         self._tracker_task = asyncio.create_task(
             self.tracker.run(self.ami_events), name="cti.tracker"
         )
-        self._connect_task = asyncio.create_task(self.ami.run(), name="cti.ami")
+        self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
         log.info("hotline node %s started", self.settings.node_id)
+
+    async def _connect_ami(self) -> None:
+        """First login, retried until Asterisk answers; afterwards the connection itself
+        reconnects. The app serves (and FastAGI opens tickets) while AMI is down."""
+        delay = 0.5
+        while True:
+            try:
+                await self.ami.connect()
+                return
+            except AmiLoginError as exc:
+                log.error("AMI login refused, check ami.secret: %s", exc)
+            except AmiUnavailable as exc:
+                log.warning("AMI not reachable yet: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.settings.ami.reconnect_max_delay)
 
     async def stop(self) -> None:
         for task in (self._connect_task, self._tracker_task):

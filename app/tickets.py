@@ -60,8 +60,9 @@ def transition(
     if to not in ALLOWED[ticket.state]:
         raise InvalidTransition(f"ticket {ticket.id}: {ticket.state} → {to} is not allowed")
     session.add(
-        TicketTransition(ticket=ticket, from_state=ticket.state, to_state=to, actor=actor,
-                         reason=reason)
+        TicketTransition(
+            ticket=ticket, from_state=ticket.state, to_state=to, actor=actor, reason=reason
+        )
     )
     ticket.state = to
 
@@ -120,8 +121,15 @@ class TicketService:
     ) -> Ticket:
         ticket = Ticket(state=S.DRAFT, source=f"phone:{dialled}", caller=caller, dialled=dialled)
         session.add(ticket)
-        session.add(TicketTransition(ticket=ticket, from_state=None, to_state=S.DRAFT, actor=actor,
-                                     reason="call entered the hotline"))
+        session.add(
+            TicketTransition(
+                ticket=ticket,
+                from_state=None,
+                to_state=S.DRAFT,
+                actor=actor,
+                reason="call entered the hotline",
+            )
+        )
         return ticket
 
     # --- CTI facts ---------------------------------------------------------------------------
@@ -138,17 +146,26 @@ class TicketService:
                 # a draft. Write both now so the agent still gets a ticket.
                 ticket = self._new_draft(session, event.caller, event.dialled, actor="cti")
                 rec_in, rec_out = recording_names(event.uniqueid)
-                call = Call(id=key, node_id=event.node_id, uniqueid=event.uniqueid,
-                            linkedid=event.linkedid, channel="", caller=event.caller,
-                            dialled=event.dialled, ticket=ticket, recording_in=rec_in,
-                            recording_out=rec_out)
+                call = Call(
+                    id=key,
+                    node_id=event.node_id,
+                    uniqueid=event.uniqueid,
+                    linkedid=event.linkedid,
+                    channel="",
+                    caller=event.caller,
+                    dialled=event.dialled,
+                    ticket=ticket,
+                    recording_in=rec_in,
+                    recording_out=rec_out,
+                )
                 session.add(call)
                 await session.flush()
-            ticket = await session.get(Ticket, call.ticket_id) if call.ticket_id else None
-            if ticket is None:
-                ticket = self._new_draft(session, event.caller, event.dialled, actor="cti")
-                call.ticket = ticket
+            found = await session.get(Ticket, call.ticket_id) if call.ticket_id else None
+            if found is None:
+                found = self._new_draft(session, event.caller, event.dialled, actor="cti")
+                call.ticket = found
                 await session.flush()
+            ticket = found
             call.agent_id = event.agent_id
             call.queue = event.queue
             call.answered_at = event.at
@@ -181,8 +198,13 @@ class TicketService:
             )
         ).all()
         return tuple(
-            TicketSummary(id=t.id, state=t.state.value, category=t.category,
-                          created_at=t.created_at, summary=t.summary)
+            TicketSummary(
+                id=t.id,
+                state=t.state.value,
+                category=t.category,
+                created_at=t.created_at,
+                summary=t.summary,
+            )
             for t in rows
         )
 
@@ -205,7 +227,8 @@ class TicketService:
     async def get_ticket(self, ticket_id: int) -> Ticket | None:
         async with self._sessions() as session:
             return await session.get(
-                Ticket, ticket_id,
+                Ticket,
+                ticket_id,
                 options=[selectinload(Ticket.transitions), selectinload(Ticket.calls)],
             )
 

@@ -47,6 +47,9 @@ class AgentHub:
 
     async def on_screen_pop(self, event: ScreenPop) -> None:
         if not self.connected(event.agent_id):
-            log.warning("screen pop for ticket %s: agent %s has no screen connected",
-                        event.ticket_id, event.agent_id)
+            log.warning(
+                "screen pop for ticket %s: agent %s has no screen connected",
+                event.ticket_id,
+                event.agent_id,
+            )
         await self.send(event.agent_id, event)

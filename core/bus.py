@@ -44,6 +44,9 @@ class _Subscription:
             except Exception:
                 # One bad event must not kill the subscriber for every later call.
                 log.exception("bus subscriber %s failed on %s", self.name, event.name)
+            finally:
+                self.queue.task_done()
+        self.queue.task_done()
 
 
 class InProcessBus:
@@ -83,5 +86,4 @@ class InProcessBus:
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled (tests and shutdown)."""
-        while any(not s.queue.empty() for s in self._subs):
-            await asyncio.sleep(0.005)
+        await asyncio.gather(*(s.queue.join() for s in self._subs if s.task is not None))

@@ -69,7 +69,9 @@ class SipSettings(BaseModel):
         if self.rtp_start >= self.rtp_end:
             raise ValueError("sip.rtp_start must be below sip.rtp_end")
         if self.carrier_address == self.bind:
-            raise ValueError("sip.carrier_address must differ from sip.bind (agents register there)")
+            raise ValueError(
+                "sip.carrier_address must differ from sip.bind (agents register there)"
+            )
         return self
 
 

@@ -23,12 +23,35 @@ REPO_CONF = Path(__file__).resolve().parent.parent / "asterisk_conf"
 CHANNEL_VARS = ("TICKET_ID", "HOTLINE_CALL_ID", "HOTLINE_CATEGORY", "HOTLINE_DNIS")
 # The AMI events the CTI uses; everything else (VarSet, RTCP, …) stays inside Asterisk.
 AMI_EVENTS = (
-    "FullyBooted", "Newchannel", "Newstate", "Hangup", "QueueCallerJoin", "QueueCallerLeave",
-    "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete",
-    "AgentDump", "QueueMemberStatus", "QueueMemberAdded", "QueueMemberRemoved",
-    "QueueMemberPause", "BridgeEnter", "BridgeLeave", "DialBegin", "DialEnd", "Hold", "Unhold",
-    "AttendedTransfer", "BlindTransfer", "OriginateResponse", "DTMFEnd", "DeviceStateChange",
-    "MixMonitorStart", "MixMonitorStop",
+    "FullyBooted",
+    "Newchannel",
+    "Newstate",
+    "Hangup",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentRingNoAnswer",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentDump",
+    "QueueMemberStatus",
+    "QueueMemberAdded",
+    "QueueMemberRemoved",
+    "QueueMemberPause",
+    "BridgeEnter",
+    "BridgeLeave",
+    "DialBegin",
+    "DialEnd",
+    "Hold",
+    "Unhold",
+    "AttendedTransfer",
+    "BlindTransfer",
+    "OriginateResponse",
+    "DTMFEnd",
+    "DeviceStateChange",
+    "MixMonitorStart",
+    "MixMonitorStop",
 )
 
 
@@ -166,9 +189,7 @@ NODE_ID={settings.node_id}
 QUEUE_MAIN={settings.queue.name}
 QUEUE_MAX_WAIT=
 """
-    members = "\n".join(
-        f"member => PJSIP/{a},0,{a},PJSIP/{a}" for a in settings.agents
-    )
+    members = "\n".join(f"member => PJSIP/{a},0,{a},PJSIP/{a}" for a in settings.agents)
     files["generated/queues.conf"] = f"""[{settings.queue.name}](hotline-queue-defaults)
 timeout={settings.queue.agent_ring_seconds}
 wrapuptime={settings.queue.wrapup_seconds}

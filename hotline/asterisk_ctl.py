@@ -49,7 +49,10 @@ class AsteriskControl:
         """Run one CLI command against this instance (``asterisk -rx``)."""
         proc = subprocess.run(
             self.root.chroot_cmd("asterisk", "-C", self.instance.conf_file, "-rx", command),
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if proc.returncode != 0:
             raise SetupError(f"asterisk -rx {command!r} failed: {proc.stderr.strip()}")
@@ -70,7 +73,8 @@ class AsteriskControl:
             self.root.chroot_cmd(
                 "asterisk", "-C", self.instance.conf_file, "-U", "asterisk", "-G", "asterisk"
             ),
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -82,7 +86,8 @@ class AsteriskControl:
                         return pid
             time.sleep(0.2)
         raise SetupError(
-            f"Asterisk did not start within {timeout:.0f} s; see {self.instance.log_dir}/messages.log"
+            f"Asterisk did not start within {timeout:.0f} s; "
+            f"see {self.instance.log_dir}/messages.log"
         )
 
     def reload(self) -> None:

@@ -17,8 +17,12 @@ from hotline.errors import SetupError
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hotline", description="12345 hotline node control")
-    p.add_argument("--config", type=Path, default=None,
-                   help="settings file (default: $HOTLINE_CONFIG or ~/.config/hotline/hotline.toml)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="settings file (default: $HOTLINE_CONFIG or ~/.config/hotline/hotline.toml)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
     inst = sub.add_parser("install", help="settings, secrets, Asterisk root, prompts, database")
@@ -44,8 +48,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     config: Path = args.config or default_config_path()
     if args.cmd == "install":
         service.install(config, with_root=not args.no_root)
@@ -58,8 +64,10 @@ def run(argv: list[str]) -> int:
     elif args.cmd == "status":
         desc = service.status(config)
         if args.brief:
-            print(f"asterisk: {'up' if desc['running']['asterisk'] else 'down'}; "
-                  f"app: {'up' if desc['running']['app'] else 'down'}")
+            print(
+                f"asterisk: {'up' if desc['running']['asterisk'] else 'down'}; "
+                f"app: {'up' if desc['running']['app'] else 'down'}"
+            )
         else:
             print(json.dumps(desc, indent=2, ensure_ascii=False))
         return 0 if all(desc["running"].values()) else 3

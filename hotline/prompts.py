@@ -33,7 +33,8 @@ def _to_telephony(src: Path, dst: Path) -> None:
     # -v 0.8 leaves headroom: espeak-ng output clips when resampled at full scale.
     subprocess.run(
         [_tool("sox"), "-v", "0.8", str(src), "-r", "8000", "-c", "1", "-b", "16", str(dst)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -44,8 +45,9 @@ def render_prompts(out_dir: Path, recorded_dirs: list[Path], work_dir: Path) -> 
     origin: dict[str, str] = {}
     for name, text in PROMPTS.items():
         target = out_dir / f"{name}.wav"
-        recorded = next((d / f"{name}.wav" for d in recorded_dirs if (d / f"{name}.wav").is_file()),
-                        None)
+        recorded = next(
+            (d / f"{name}.wav" for d in recorded_dirs if (d / f"{name}.wav").is_file()), None
+        )
         if recorded is not None:
             _to_telephony(recorded, target)
             origin[name] = str(recorded)
@@ -55,7 +57,8 @@ def render_prompts(out_dir: Path, recorded_dirs: list[Path], work_dir: Path) -> 
         if not (cached.is_file() and stamp.is_file() and stamp.read_text() == text):
             subprocess.run(
                 [_tool("espeak-ng"), "-v", VOICE, "-w", str(cached), text],
-                check=True, capture_output=True,
+                check=True,
+                capture_output=True,
             )
             stamp.write_text(text)
         _to_telephony(cached, target)

@@ -100,8 +100,14 @@ class AsteriskRoot:
         _run(self.chroot_cmd("apt-get", *APT_OPTS, "update"), "apt-get update in the root")
         _run(
             self.chroot_cmd(
-                "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", *APT_OPTS, "install", "-y",
-                "--no-install-recommends", *PACKAGES,
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                *APT_OPTS,
+                "install",
+                "-y",
+                "--no-install-recommends",
+                *PACKAGES,
             ),
             "installing Asterisk 22 into the root",
         )

@@ -63,16 +63,17 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     generated = ensure_config(config_path)
     settings = load_settings(config_path)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    print(f"settings {config_path}"
-          + (f" (generated {', '.join(generated)})" if generated else ""))
+    print(f"settings {config_path}" + (f" (generated {', '.join(generated)})" if generated else ""))
     ensure_agent_secrets(settings)
     print(f"agent SIP passwords in {settings.agent_secrets_file}")
     ctl = AsteriskControl(settings)
     if with_root:
         started = time.monotonic()
         ctl.root.ensure(settings.asterisk.mirror)
-        print(f"Asterisk root ready at {ctl.root.path} ({time.monotonic() - started:.1f} s): "
-              f"{ctl.root.version()}")
+        print(
+            f"Asterisk root ready at {ctl.root.path} ({time.monotonic() - started:.1f} s): "
+            f"{ctl.root.version()}"
+        )
     render_prompts(
         ctl.instance.prompts,
         [settings.prompts_dir / "recorded", REPO / "prompts" / "recorded"],
@@ -113,8 +114,11 @@ def start_app(settings: Settings, config_path: Path, timeout: float = 30) -> int
     with (log_dir / "app.log").open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--config", str(config_path)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=REPO,
         )
     _app_pid_file(settings).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
@@ -150,8 +154,12 @@ def runtime_description(settings: Settings, config_path: Path) -> dict[str, Any]
             "numbers": ["12345"],
             "uri": f"sip:12345@{settings.sip.bind}:{settings.sip.port}",
         },
-        "ami": {"host": settings.ami.host, "port": settings.ami.port,
-                "username": settings.ami.username, "secret_in": str(config_path)},
+        "ami": {
+            "host": settings.ami.host,
+            "port": settings.ami.port,
+            "username": settings.ami.username,
+            "secret_in": str(config_path),
+        },
         "fastagi": {"host": settings.agi.host, "port": settings.agi.port},
         "api": {
             "url": settings.api_url,
@@ -223,16 +231,19 @@ def status(config_path: Path) -> dict[str, Any]:
 
 def summary(desc: dict[str, Any]) -> str:
     agents = ", ".join(a["id"] for a in desc["agents"])
-    return "\n".join([
-        f"12345 hotline node {desc['node_id']} is up.",
-        f"  call 12345 at      {desc['sip']['uri']} (UDP; carrier source "
-        f"{desc['sip']['carrier_source']})",
-        f"  agent endpoints    {agents} register at {desc['sip']['host']}:{desc['sip']['port']};"
-        f" passwords in {desc['agents'][0]['secret_in']}",
-        f"  web / API          {desc['api']['url']} (token in {desc['api']['token_in']})",
-        f"  agent screen pops  {desc['api']['agent_ws']}?token=…",
-        f"  AMI {desc['ami']['host']}:{desc['ami']['port']}, FastAGI "
-        f"{desc['fastagi']['host']}:{desc['fastagi']['port']}",
-        f"  recordings         {desc['recordings_dir']}",
-        f"  runtime file       {desc['data_dir']}/runtime.json  (hotline status)",
-    ])
+    sip = f"{desc['sip']['host']}:{desc['sip']['port']}"
+    return "\n".join(
+        [
+            f"12345 hotline node {desc['node_id']} is up.",
+            f"  call 12345 at      {desc['sip']['uri']} (UDP; carrier source "
+            f"{desc['sip']['carrier_source']})",
+            f"  agent endpoints    {agents} register at {sip};"
+            f" passwords in {desc['agents'][0]['secret_in']}",
+            f"  web / API          {desc['api']['url']} (token in {desc['api']['token_in']})",
+            f"  agent screen pops  {desc['api']['agent_ws']}?token=…",
+            f"  AMI {desc['ami']['host']}:{desc['ami']['port']}, FastAGI "
+            f"{desc['fastagi']['host']}:{desc['fastagi']['port']}",
+            f"  recordings         {desc['recordings_dir']}",
+            f"  runtime file       {desc['data_dir']}/runtime.json  (hotline status)",
+        ]
+    )

@@ -1,0 +1,104 @@
+"""The rendered Asterisk configuration: per-node values land where Asterisk reads them, no
+secret is committed, and the security defaults hold."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from hotline.asterisk_config import REPO_CONF, Instance, ensure_agent_secrets, render
+from hotline.errors import SetupError
+from tests.conftest import TEST_SECRET, make_settings
+
+
+@pytest.fixture
+def rendered(settings: Settings) -> dict[str, str]:
+    ensure_agent_secrets(settings)
+    return render(settings, Instance.of(settings), "/usr/lib/x86_64-linux-gnu/asterisk/modules")
+
+
+def test_committed_files_hold_no_secret_or_address() -> None:
+    for conf in REPO_CONF.glob("*.conf"):
+        text = conf.read_text()
+        assert not re.search(r"^\s*(secret|password)\s*=", text, re.M), conf.name
+        assert not re.search(r"^\s*bind(addr)?\s*=", text, re.M), conf.name
+
+
+def test_instance_directories_are_used(rendered: dict[str, str], settings: Settings) -> None:
+    conf = rendered["asterisk.conf"]
+    assert "[directories]\n" in conf  # "(!)" would make it a template Asterisk ignores
+    assert "astspooldir => /srv/hotline/unit/spool" in conf
+    assert "astrundir => /srv/hotline/unit/run" in conf
+    inst = Instance.of(settings)
+    assert inst.recordings == settings.asterisk.root / "srv/hotline/unit/spool/monitor"
+
+
+def test_ami_is_loopback_least_privilege_with_screen_pop_vars(rendered: dict[str, str]) -> None:
+    ami = rendered["generated/manager.conf"]
+    assert "bindaddr=127.0.0.1" in ami
+    assert f"secret={TEST_SECRET}" in ami
+    assert "deny=0.0.0.0/0.0.0.0" in ami and "permit=127.0.0.1/255.255.255.255" in ami
+    assert "channelvars=TICKET_ID,HOTLINE_CALL_ID,HOTLINE_CATEGORY,HOTLINE_DNIS" in ami
+    assert re.search(r"^eventfilter=Event: \(.*AgentConnect.*\)$", ami, re.M)
+    assert "webenabled=no" in ami
+
+
+def test_agents_get_endpoints_and_queue_membership(
+    rendered: dict[str, str], settings: Settings
+) -> None:
+    secrets = ensure_agent_secrets(settings)
+    agents = rendered["generated/pjsip_agents.conf"]
+    queues = rendered["generated/queues.conf"]
+    for agent in settings.agents:
+        assert f"[{agent}](agent-endpoint)" in agents
+        assert f"password={secrets[agent]}" in agents
+        assert f"member => PJSIP/{agent},0,{agent},PJSIP/{agent}" in queues
+    assert len(set(secrets.values())) == len(secrets)
+    assert (
+        "wrapuptime=10" in queues and "periodic-announce=/srv/hotline/unit/prompts/hold" in queues
+    )
+
+
+def test_carrier_identified_by_its_own_address(
+    rendered: dict[str, str], settings: Settings
+) -> None:
+    assert "match=127.0.0.2/32" in rendered["generated/pjsip_carrier.conf"]
+    assert "bind=127.0.0.1:15060" in rendered["generated/pjsip_transports.conf"]
+    assert (
+        f"FASTAGI=agi://127.0.0.1:{settings.agi.port}"
+        in rendered["generated/extensions_globals.conf"]
+    )
+
+
+def test_dialplan_falls_through_when_fastagi_fails() -> None:
+    """The greeting and queue follow the AGI step unconditionally: no GotoIf on AGISTATUS
+    can route a caller away from an agent when Python is down."""
+    ext = (REPO_CONF / "extensions.conf").read_text()
+    inbound = ext.split("[hotline-inbound]")[1].split("\n[")[0]
+    steps = [
+        line.split(",", 2)[1] if "," in line else line
+        for line in inbound.splitlines()
+        if line.strip().startswith(("exten", "same"))
+    ]
+    agi = next(i for i, s in enumerate(steps) if s.startswith("AGI("))
+    after = steps[agi + 1 :]
+    assert any(s.startswith("Playback(${PROMPTS}/greeting)") for s in after)
+    assert after[-1].startswith("Goto(hotline-queue")
+    assert not any(s.startswith(("Hangup", "GotoIf")) for s in after)
+
+
+def test_agent_secrets_are_private_and_stable(settings: Settings) -> None:
+    first = ensure_agent_secrets(settings)
+    assert settings.agent_secrets_file.stat().st_mode & 0o777 == 0o600
+    assert ensure_agent_secrets(settings) == first
+
+
+def test_missing_agent_secret_is_reported(tmp_path: Path) -> None:
+    s = make_settings(tmp_path)
+    ensure_agent_secrets(s)
+    more = make_settings(tmp_path, agents=["1001", "1002", "1003", "1004"])
+    with pytest.raises(SetupError, match=r"no SIP secret for agents \['1004'\]"):
+        render(more, Instance.of(more), "/mods")
