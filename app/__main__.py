@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import uvicorn
 
+from app.logs import log_config
 from app.main import create_app
 from core.settings import SettingsError, default_config_path, load_settings
 
@@ -22,17 +22,13 @@ def main() -> None:
     except SettingsError as exc:
         print(f"hotline app: {exc}", file=sys.stderr)
         sys.exit(2)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     # One worker: the AMI client, FastAGI server and scheduler must exist exactly once.
     uvicorn.run(
         create_app(settings),
         host=settings.api.host,
         port=settings.api.port,
         workers=1,
-        log_level=settings.log_level.lower(),
+        log_config=log_config(settings.log_level),
         access_log=False,
     )
 

@@ -210,6 +210,9 @@ timestampevents=yes
 webenabled=no
 authtimeout=5
 authlimit=10
+; Repeated on every event of a channel: what the screen pop needs ([general] only; a per-user
+; channelvars line is silently ignored by Asterisk 22).
+channelvars={",".join(CHANNEL_VARS)}
 
 [{ami.username}]
 secret={ami.secret.get_secret_value()}
@@ -218,7 +221,6 @@ permit={ami.host}/255.255.255.255
 read=system,call,agent,user,dtmf,reporting
 write=system,call,agent,originate,reporting,command
 writetimeout=5000
-channelvars={",".join(CHANNEL_VARS)}
 eventfilter=Event: ({filters})
 """
     return files

@@ -26,6 +26,9 @@ pytestmark = pytest.mark.e2e
 CALLER = "13800000001"
 # A silent leg of G.711 has an RMS of a few units; speech from espeak-ng is in the thousands.
 SPEECH_RMS = 300
+# Asterisk answers before the greeting: the citizen stays on the line through the greeting
+# (~8 s) and the ring, then talks with the agent for the given time.
+GREETING_AND_RING_MS = 12000
 
 
 def get_json(node: Node, path: str) -> Any:
@@ -47,14 +50,14 @@ def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> B
     ).start()
 
 
-def citizen_call(node: Node, speech: dict[str, Path], tmp: Path, hold_ms: int) -> SippCall:
+def citizen_call(node: Node, speech: dict[str, Path], tmp: Path, talk_ms: int) -> SippCall:
     return SippCall(
         workdir=tmp / "sipp",
         service="12345",
         caller=CALLER,
         target=node.sip_target,
         pcap=speech["citizen_pcap"],
-        hold_ms=hold_ms,
+        hold_ms=GREETING_AND_RING_MS + talk_ms,
     ).start()
 
 
@@ -77,7 +80,7 @@ async def test_call_reaches_agent_and_pops_ticket(
         ):
             hello = json.loads(await ws.recv())
             assert hello == {"event": "hello", "agent_id": "1001"}
-            call = citizen_call(node, speech, tmp_path, hold_ms=20000)
+            call = citizen_call(node, speech, tmp_path, talk_ms=8000)
             connect = await ami.wait_for("AgentConnect", 40, CallerIDNum=CALLER)
             pop = await wait_pop(ws, 10)
             pop_at = time.monotonic()
@@ -129,7 +132,7 @@ async def test_second_call_pops_with_earlier_tickets(
     try:
         async with websockets.connect(node.ws_url("1001")) as ws:
             await ws.recv()
-            call = citizen_call(node, speech, tmp_path, hold_ms=4000)
+            call = citizen_call(node, speech, tmp_path, talk_ms=3000)
             pop = await wait_pop(ws, 40)
             earlier = pop["earlier_tickets"]
             assert earlier, "the caller's earlier ticket is missing from the pop"
@@ -150,7 +153,7 @@ async def test_calls_reach_agents_while_the_app_is_down(
     agent = start_agent(node, "1001", speech, tmp_path)
     try:
         async with AmiObserver(*node.ami_login()) as ami:
-            call = citizen_call(node, speech, tmp_path, hold_ms=3000)
+            call = citizen_call(node, speech, tmp_path, talk_ms=3000)
             connect = await ami.wait_for("AgentConnect", 40, CallerIDNum=CALLER)
             assert connect.fields["MemberName"] == "1001"
             # No ticket variable: FastAGI was unreachable and the dialplan fell through.

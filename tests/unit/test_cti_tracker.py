@@ -323,3 +323,30 @@ async def test_agent_hangup_does_not_drop_the_callers_state() -> None:
     connected = bus.events[-1]
     assert isinstance(connected, AgentConnected)
     assert (connected.dialled, connected.ticket_id) == ("12345", 42)
+
+
+async def test_replay_of_traffic_recorded_from_our_asterisk_22() -> None:
+    """The wire text AmiObserver recorded during the end-to-end call-spine test."""
+    bus = RecordingBus()
+    tracker = CallTracker(bus, "e2e")
+    for event in recording("asterisk22_answered_call.ami"):
+        await tracker.handle(event)
+    by_kind = {type(e): e for e in bus.events}
+    connected = by_kind[AgentConnected]
+    assert isinstance(connected, AgentConnected)
+    assert (connected.agent_id, connected.queue, connected.caller, connected.dialled) == (
+        "1001",
+        "main",
+        "13800000001",
+        "12345",
+    )
+    assert connected.ticket_id == 1
+    assert connected.uniqueid == connected.linkedid
+    assert connected.agent_channel.startswith("PJSIP/1001-")
+    assert [type(e) for e in bus.events if not isinstance(e, ChannelHungUp)] == [
+        CallQueued,
+        AgentRinging,
+        AgentConnected,
+        AgentCallEnded,
+    ]
+    assert tracker.active_channels == 0

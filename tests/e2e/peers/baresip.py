@@ -14,7 +14,7 @@ from pathlib import Path
 
 _CONFIG = """poll_method epoll
 sip_listen 127.0.0.1:{sip_port}
-net_interface lo
+net_interface 127.0.0.1
 module_path /usr/lib/baresip/modules
 module g711.so
 module aufile.so

@@ -1,0 +1,44 @@
+"""The operator's commands against the running test node: status, the runtime file, and the
+Asterisk it started (real CLI answers, our modules and ports)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from tests.e2e.conftest import Node, hotline
+
+pytestmark = pytest.mark.e2e
+
+
+def test_status_prints_the_runtime_description(node: Node) -> None:
+    desc = json.loads(hotline(node.config, "status").stdout)
+    assert desc["running"] == {"asterisk": True, "app": True}
+    assert desc["health"]["status"] == "ok" and desc["health"]["ami_connected"] is True
+    for key in ("sip", "ami", "fastagi", "api", "agents", "data_dir", "recordings_dir"):
+        assert desc[key] == node.runtime[key], key
+    assert desc["sip"]["carrier_source"] == "127.0.0.2"
+    assert [a["id"] for a in desc["agents"]] == ["1001", "1002"]
+    brief = hotline(node.config, "status", "--brief").stdout
+    assert brief.strip() == "asterisk: up; app: up"
+
+
+def test_asterisk_is_22_with_our_configuration(node: Node) -> None:
+    assert "Asterisk 22." in node.cli("core show version")
+    endpoints = node.cli("pjsip show endpoints")
+    assert "carrier" in endpoints and "1001" in endpoints
+    assert "main has" in node.cli("queue show main")
+    settings = node.cli("manager show settings")
+    assert f"127.0.0.1:{node.runtime['ami']['port']}" in settings
+    assert "TICKET_ID" in settings  # channel variables on every AMI event
+
+
+def test_ami_refuses_a_wrong_secret(node: Node) -> None:
+    host, port, user, _ = node.ami_login()
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.recv(100)
+        s.sendall(f"Action: Login\r\nUsername: {user}\r\nSecret: wrong\r\n\r\n".encode())
+        answer = s.recv(1000).decode()
+    assert "Response: Error" in answer and "Authentication failed" in answer

@@ -1,0 +1,101 @@
+"""The HTTP edge with the whole app running (lifespan, FastAGI, AMI retrying against a port
+where nothing listens): authentication, clear errors, no secret in logs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from app.logs import RedactSecrets
+from app.main import create_app
+from app.migrate import upgrade
+from core.settings import Settings
+from tests.conftest import TEST_TOKEN
+
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    upgrade(settings.db_url)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_health_is_public_and_reports_ami_down(client: TestClient) -> None:
+    body = client.get("/api/health").json()
+    assert body["status"] == "ok"
+    assert body["ami_connected"] is False
+    assert body["fastagi"]["served"] == 0
+
+
+@pytest.mark.parametrize("path", ["/api/tickets/1", "/api/calls"])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}]
+)
+def test_routes_need_the_token(client: TestClient, path: str, headers: dict[str, str]) -> None:
+    resp = client.get(path, headers=headers)
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"] == "Bearer"
+
+
+def test_unknown_ticket_is_a_clear_404(client: TestClient) -> None:
+    resp = client.get("/api/tickets/999", headers=AUTH)
+    assert resp.status_code == 404
+    assert resp.json() == {"detail": "ticket 999 does not exist"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/tickets/abc",
+        "/api/calls?limit=0",
+        "/api/calls?limit=9999",
+        "/api/calls?since=yesterday",
+    ],
+)
+def test_malformed_requests_get_422_naming_the_field(client: TestClient, path: str) -> None:
+    resp = client.get(path, headers=AUTH)
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"][0] in ("path", "query")
+
+
+def test_calls_list_is_empty_on_a_new_node(client: TestClient) -> None:
+    resp = client.get("/api/calls", headers=AUTH)
+    assert resp.status_code == 200 and resp.json() == []
+
+
+def test_agent_socket_refuses_bad_token_and_unknown_agent(client: TestClient) -> None:
+    for url in (
+        "/ws/agents/1001?token=nope",
+        "/ws/agents/1001",
+        f"/ws/agents/9999?token={TEST_TOKEN}",
+    ):
+        with pytest.raises(WebSocketDisconnect) as exc, client.websocket_connect(url) as ws:
+            ws.receive_text()
+        assert exc.value.code == 1008
+
+
+def test_agent_socket_says_hello(client: TestClient) -> None:
+    with client.websocket_connect(f"/ws/agents/1001?token={TEST_TOKEN}") as ws:
+        assert ws.receive_json() == {"event": "hello", "agent_id": "1001"}
+
+
+def test_log_lines_never_carry_the_token() -> None:
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5", f"/ws/agents/1001?token={TEST_TOKEN}&x=1"),
+        None,
+    )
+    assert RedactSecrets().filter(record)
+    assert (
+        record.getMessage() == '127.0.0.1:5 - "WebSocket /ws/agents/1001?token=***&x=1" [accepted]'
+    )
