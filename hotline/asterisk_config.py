@@ -184,6 +184,7 @@ password={agents[agent]}
     files["generated/pjsip_agents.conf"] = "\n".join(agent_blocks)
     files["generated/extensions_globals.conf"] = f"""[globals]
 FASTAGI=agi://{settings.agi.host}:{settings.agi.port}
+AGI_ENABLED=yes
 PROMPTS={inner}/prompts
 NODE_ID={settings.node_id}
 QUEUE_MAIN={settings.queue.name}

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -20,6 +23,8 @@ log = logging.getLogger(__name__)
 
 AgiHandler = Callable[[AgiRequest, AgiChannel], Awaitable[None]]
 
+# How many recent requests the latency percentiles are computed over.
+LATENCY_WINDOW = 10_000
 # How long closing a socket may wait for unsent data before it is aborted.
 _CLOSE_TIMEOUT = 1.0
 
@@ -38,6 +43,9 @@ class FastAgiStats:
     failed: int
     rejected: int
     active: int
+    # Handling time of recent requests (headers read → handler done), in milliseconds.
+    p50_ms: float | None
+    p99_ms: float | None
 
 
 class FastAgiServer:
@@ -60,6 +68,7 @@ class FastAgiServer:
         self._served = 0
         self._failed = 0
         self._rejected = 0
+        self._durations: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
     @property
     def port(self) -> int:
@@ -71,12 +80,20 @@ class FastAgiServer:
 
     @property
     def stats(self) -> FastAgiStats:
+        p50 = p99 = None
+        if len(self._durations) >= 2:
+            cuts = statistics.quantiles(self._durations, n=100, method="inclusive")
+            p50, p99 = round(cuts[49], 3), round(cuts[98], 3)
+        elif self._durations:
+            p50 = p99 = round(self._durations[0], 3)
         return FastAgiStats(
             connections=self._connections,
             served=self._served,
             failed=self._failed,
             rejected=self._rejected,
             active=len(self._tasks),
+            p50_ms=p50,
+            p99_ms=p99,
         )
 
     async def start(self) -> None:
@@ -145,6 +162,7 @@ class FastAgiServer:
             )
             return
 
+        started = time.perf_counter()
         try:
             await handler(request, AgiChannel(reader, writer))
         except AgiHangup as exc:
@@ -163,6 +181,8 @@ class FastAgiServer:
             )
         else:
             self._served += 1
+        finally:
+            self._durations.append((time.perf_counter() - started) * 1000)
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.e2e.conftest import Node, hotline
+from tests.e2e.bed import Node, hotline
 from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.audio import duration, rms
 from tests.e2e.peers.baresip import BaresipAgent

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import Node, hotline
+from tests.e2e.bed import Node, hotline
 
 pytestmark = pytest.mark.e2e
 
@@ -42,3 +44,23 @@ def test_ami_refuses_a_wrong_secret(node: Node) -> None:
         s.sendall(f"Action: Login\r\nUsername: {user}\r\nSecret: wrong\r\n\r\n".encode())
         answer = s.recv(1000).decode()
     assert "Response: Error" in answer and "Authentication failed" in answer
+
+
+def test_app_reconnects_after_asterisk_restarts(node: Node) -> None:
+    """A dropped Asterisk: the app keeps serving, reports AMI down, and logs in again."""
+
+    def ami_connected() -> bool:
+        with urllib.request.urlopen(node.api + "/api/health", timeout=5) as resp:
+            return bool(json.loads(resp.read())["ami_connected"])
+
+    assert ami_connected()
+    hotline(node.config, "asterisk", "stop")
+    deadline = time.monotonic() + 10
+    while ami_connected() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not ami_connected(), "the app did not notice Asterisk going away"
+    hotline(node.config, "asterisk", "start")
+    deadline = time.monotonic() + 20
+    while not ami_connected() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ami_connected(), "the app did not log in to AMI again"

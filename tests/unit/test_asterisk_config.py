@@ -83,7 +83,7 @@ def test_dialplan_falls_through_when_fastagi_fails() -> None:
         for line in inbound.splitlines()
         if line.strip().startswith(("exten", "same"))
     ]
-    agi = next(i for i, s in enumerate(steps) if s.startswith("AGI("))
+    agi = next(i for i, s in enumerate(steps) if "AGI(${FASTAGI}/inbound)" in s)
     after = steps[agi + 1 :]
     assert any(s.startswith("Playback(${PROMPTS}/greeting)") for s in after)
     assert after[-1].startswith("Goto(hotline-queue")

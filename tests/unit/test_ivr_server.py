@@ -123,8 +123,16 @@ async def test_serves_a_request_on_its_route() -> None:
         assert [r.uniqueid for r in inbound.requests] == ["1763780000.1"]
         assert inbound.requests[0].network_script == "inbound"
         assert other.requests == []
-        assert await settle(server) == FastAgiStats(
-            connections=1, served=1, failed=0, rejected=0, active=0
+        stats = await settle(server)
+        assert stats.p50_ms is not None and stats.p50_ms == stats.p99_ms
+        assert stats == FastAgiStats(
+            connections=1,
+            served=1,
+            failed=0,
+            rejected=0,
+            active=0,
+            p50_ms=stats.p50_ms,
+            p99_ms=stats.p99_ms,
         )
 
 
@@ -312,3 +320,16 @@ async def test_port_needs_a_started_server() -> None:
     await server.stop()  # idempotent
     with pytest.raises(RuntimeError):
         _ = server.port
+
+
+async def test_latency_percentiles_cover_handled_requests() -> None:
+    async def slow(request: AgiRequest, channel: AgiChannel) -> None:
+        await asyncio.sleep(0.02)
+
+    async with serving({"inbound": slow}) as server:
+        assert server.stats.p50_ms is None
+        for _ in range(5):
+            await serve_one(server)
+        stats = await settle(server)
+        assert stats.p50_ms is not None and stats.p99_ms is not None
+        assert 19 <= stats.p50_ms <= stats.p99_ms

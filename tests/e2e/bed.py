@@ -1,0 +1,144 @@
+"""A real hotline node on free test ports, started the way an operator starts one.
+
+``start_node`` writes a settings file, runs ``hotline install`` and ``hotline up`` and returns
+what the runtime file says; ``stop_node`` runs ``hotline down`` and removes the node's folder
+inside the cached Asterisk root. Used by the end-to-end tests and by bench/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HOTLINE = Path(sys.executable).with_name("hotline")
+TOOLS = (
+    ("sipp", "sip-tester"),
+    ("baresip", "baresip-core"),
+    ("espeak-ng", "espeak-ng"),
+    ("sox", "sox"),
+    ("debootstrap", "debootstrap"),
+)
+
+
+def missing_tools() -> list[str]:
+    """Install hints for what an end-to-end run needs and this machine lacks."""
+    hints = [] if os.geteuid() == 0 else ["run as root: Asterisk runs in a chroot"]
+    hints += [
+        f"apt-get install -y {pkg}  (for {tool})"
+        for tool, pkg in TOOLS
+        if shutil.which(tool) is None
+    ]
+    return hints
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def hotline(config: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(HOTLINE), "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"hotline {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+@dataclass
+class Node:
+    config: Path
+    runtime: dict[str, Any]
+    settings: dict[str, Any]
+    agent_secrets: dict[str, str]
+    workdir: Path
+
+    @property
+    def sip_target(self) -> str:
+        return f"{self.runtime['sip']['host']}:{self.runtime['sip']['port']}"
+
+    @property
+    def token(self) -> str:
+        return str(self.settings["api"]["token"])
+
+    @property
+    def api(self) -> str:
+        return str(self.runtime["api"]["url"])
+
+    def ws_url(self, agent: str) -> str:
+        return str(self.runtime["api"]["agent_ws"].format(agent_id=agent)) + f"?token={self.token}"
+
+    @property
+    def recordings(self) -> Path:
+        return Path(self.runtime["recordings_dir"])
+
+    def ami_login(self) -> tuple[str, int, str, str]:
+        ami = self.runtime["ami"]
+        return ami["host"], ami["port"], ami["username"], self.settings["ami"]["secret"]
+
+    def cli(self, command: str) -> str:
+        return hotline(self.config, "asterisk", "cli", command).stdout
+
+
+def start_node(work: Path, name: str, agents: list[str], extra: str = "") -> Node:
+    rtp = random.randrange(30000, 38000, 200)
+    config = work / "hotline.toml"
+    config.write_text(f"""data_dir = "{work / "data"}"
+node_id = "{name}"
+agents = {json.dumps(agents)}
+
+[asterisk]
+instance = "{name}-{os.getpid()}"
+
+[sip]
+port = {free_port(socket.SOCK_DGRAM)}
+rtp_start = {rtp}
+rtp_end = {rtp + 199}
+
+[ami]
+port = {free_port()}
+reconnect_max_delay = 2
+
+[agi]
+port = {free_port()}
+
+[api]
+port = {free_port()}
+
+[queue]
+wrapup_seconds = 0
+agent_ring_seconds = 10
+{extra}""")
+    hotline(config, "install")
+    hotline(config, "up", timeout=120)
+    settings = tomllib.loads(config.read_text())
+    runtime = json.loads((work / "data" / "runtime.json").read_text())
+    secrets = tomllib.loads(Path(runtime["agents"][0]["secret_in"]).read_text())["agents"]
+    return Node(config, runtime, settings, secrets, work)
+
+
+def stop_node(node: Node) -> None:
+    subprocess.run(
+        [str(HOTLINE), "--config", str(node.config), "down"],
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
+    # The instance folder inside the cached root (config, recordings) goes with the node.
+    shutil.rmtree(Path(node.runtime["asterisk"]["config_dir"]).parent, ignore_errors=True)
