@@ -228,20 +228,22 @@ eventfilter=Event: ({filters})
 
 
 def write_instance(
-    settings: Settings, instance: Instance, module_dir: str, owner: tuple[int, int]
+    settings: Settings, instance: Instance, module_dir: str, owner: tuple[int, int] | None
 ) -> None:
     """Create the instance folders and write the rendered configuration.
 
     Everything belongs to the root's ``asterisk`` user, which Asterisk runs as; the generated
     files hold secrets and are not readable by others.
     """
-    uid, gid = owner
     for d in Instance.DIRS:
         (instance.host / d).mkdir(parents=True, exist_ok=True)
     for name, text in render(settings, instance, module_dir).items():
         target = instance.etc / name
         target.write_text(text)
         target.chmod(0o640)
+    if owner is None:
+        return  # a container's entrypoint hands the folder to its own asterisk user
+    uid, gid = owner
     # Not recursive over spool/: a busy node's recordings are Asterisk's already.
     dirs = [instance.host / d for d in Instance.DIRS]
     parents = {p for d in dirs for p in d.parents if instance.host in (p, *p.parents)}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.settings import SettingsError, default_config_path, load_settings
 from hotline import service
+from hotline.asterisk_config import write_instance
 from hotline.asterisk_ctl import AsteriskControl
 from hotline.errors import SetupError
 
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     ast_sub.add_parser("stop")
     ast_sub.add_parser("status")
     ast_sub.add_parser("reload", help="re-render the configuration and reload it (calls stay up)")
+    render = ast_sub.add_parser(
+        "render", help="write this node's Asterisk configuration only (containers, other hosts)"
+    )
+    render.add_argument("--module-dir", help="Asterisk's module folder (default: from the root)")
     cli = ast_sub.add_parser("cli", help="run an Asterisk CLI command, or open the console")
     cli.add_argument("command", nargs="*")
     db = sub.add_parser("db", help="database")
@@ -84,6 +89,11 @@ def run(argv: list[str]) -> int:
             pid = ctl.pid()
             print(f"running (pid {pid})\n{ctl.cli('core show uptime')}" if pid else "not running")
             return 0 if pid else 3
+        elif args.action == "render":
+            module_dir = args.module_dir or ctl.root.module_dir()
+            owner = None if args.module_dir else ctl.root.asterisk_uid_gid()
+            write_instance(ctl.settings, ctl.instance, module_dir, owner)
+            print(f"configuration written to {ctl.instance.etc}")
         elif args.action == "reload":
             ctl.reload()
             print("configuration reloaded")

@@ -98,6 +98,7 @@ class Node:
 
 def start_node(work: Path, name: str, agents: list[str], extra: str = "") -> Node:
     rtp = random.randrange(30000, 38000, 200)
+    work.mkdir(parents=True, exist_ok=True)
     config = work / "hotline.toml"
     config.write_text(f"""data_dir = "{work / "data"}"
 node_id = "{name}"

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from hotline.asterisk_config import REPO_CONF, Instance, ensure_agent_secrets, render
+from hotline.asterisk_config import (
+    REPO_CONF,
+    Instance,
+    ensure_agent_secrets,
+    render,
+    write_instance,
+)
 from hotline.errors import SetupError
 from tests.conftest import TEST_SECRET, make_settings
 
@@ -102,3 +108,14 @@ def test_missing_agent_secret_is_reported(tmp_path: Path) -> None:
     more = make_settings(tmp_path, agents=["1001", "1002", "1003", "1004"])
     with pytest.raises(SetupError, match=r"no SIP secret for agents \['1004'\]"):
         render(more, Instance.of(more), "/mods")
+
+
+def test_write_instance_creates_folders_and_private_files(settings: Settings) -> None:
+    ensure_agent_secrets(settings)
+    inst = Instance.of(settings)
+    write_instance(settings, inst, "/mods", None)
+    for d in Instance.DIRS:
+        assert (inst.host / d).is_dir(), d
+    manager = inst.etc / "generated" / "manager.conf"
+    assert manager.stat().st_mode & 0o777 == 0o640
+    assert (inst.etc / "extensions.conf").read_text() == (REPO_CONF / "extensions.conf").read_text()

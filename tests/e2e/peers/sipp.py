@@ -95,11 +95,15 @@ class SippCall:
     pcap: Path
     hold_ms: int
     local_ip: str = "127.0.0.2"
+    # Load runs: calls per second, total calls, and where SIPp writes its per-second stats.
+    rate: float = 1
+    calls: int = 1
+    stats_file: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SippCall:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        scenario = self.workdir / f"caller-{self.caller}.xml"
+        scenario = self.workdir / "caller.xml"
         scenario.write_text(
             _INVITE.format(caller=self.caller, pcap=self.pcap, hold_ms=self.hold_ms)
         )
@@ -120,15 +124,22 @@ class SippCall:
                 "-mp",
                 "0",
                 "-m",
-                "1",
-                "-l",
-                "1",
+                str(self.calls),
+                "-r",
+                str(self.rate),
+                "-rp",
+                "1000",
                 "-nostdin",
                 "-timeout",
-                f"{self.hold_ms // 1000 + 120}s",
+                f"{int(self.calls / self.rate + self.hold_ms / 1000) + 120}s",
                 "-trace_err",
                 "-error_file",
-                str(self.workdir / f"sipp-{self.caller}.err"),
+                str(self.workdir / "sipp.err"),
+                *(
+                    ["-trace_stat", "-stf", str(self.stats_file), "-fd", "1"]
+                    if self.stats_file
+                    else []
+                ),
             ],
             cwd=self.workdir,
             stdout=subprocess.PIPE,
