@@ -90,7 +90,7 @@ def run_load(
     pids = (node.runtime["asterisk"]["pid"], node.runtime["app"]["pid"])
     cpu0 = [cpu_seconds(p) for p in pids]
     stats = work / f"stats-{mode}-{rate}.csv"
-    since = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     started = time.monotonic()
     sipp = SippCall(
         workdir=work / f"sipp-{mode}-{rate}",
@@ -129,6 +129,20 @@ def fmt(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+HEADER = (
+    f"{'mode':8}{'offered cps':>12}{'answered':>10}{'completed':>10}{'failed':>8}{'peak':>6}"
+    f"{'ast CPU%':>10}{'app CPU%':>10}{'AGI p50 ms':>12}{'AGI p99 ms':>12}"
+)
+
+
+def row_line(r: Row) -> str:
+    return (
+        f"{r.mode:8}{r.rate:>12.1f}{r.answered:>10}{r.ok:>10}{r.failed:>8}"
+        f"{r.max_concurrent:>6}{r.asterisk_cpu:>10.1f}{r.app_cpu:>10.1f}"
+        f"{fmt(r.agi_p50, '.2f'):>12}{fmt(r.agi_p99, '.2f'):>12}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rates", default="2,4", help="calls per second, comma-separated")
@@ -164,38 +178,28 @@ def main() -> None:
             f"node up; {len(agents)} agents registered; Asterisk "
             f"{node.cli('core show version').split()[1]}"
         )
+        print(HEADER)
         for rate in (float(r) for r in args.rates.split(",")):
             for mode in ("ours", "bypass"):
                 row = run_load(
                     node, mode, rate, args.calls, args.talk_ms, work / "citizen.pcap", work
                 )
                 rows.append(row)
-                print(
-                    f"  {mode:6} {rate:4.1f} cps: {row.ok}/{args.calls} ok, "
-                    f"{row.failed} failed, peak {row.max_concurrent} calls"
-                )
+                print(row_line(row), flush=True)
     finally:
         for agent in agents:
             agent.stop()
         stop_node(node)
-
     print()
-    print(
-        f"{'mode':8}{'offered':>9}{'ok':>6}{'failed':>8}{'done cps':>10}{'peak':>6}"
-        f"{'ast CPU%':>10}{'app CPU%':>10}{'AGI p50 ms':>12}{'AGI p99 ms':>12}"
-    )
+    print(HEADER)
     for r in rows:
-        print(
-            f"{r.mode:8}{r.rate:>9.1f}{r.ok:>6}{r.failed:>8}{r.cps:>10.2f}"
-            f"{r.max_concurrent:>6}{r.asterisk_cpu:>10.1f}{r.app_cpu:>10.1f}"
-            f"{fmt(r.agi_p50, '.2f'):>12}{fmt(r.agi_p99, '.2f'):>12}"
-        )
+        print(row_line(r))
     print()
     print("ratio ours / bypass (same run):")
     for ours, bypass in zip(rows[::2], rows[1::2], strict=True):
         print(
-            f"  {ours.rate:.1f} cps: completed {ours.ok}/{bypass.ok} = "
-            f"{ours.ok / max(bypass.ok, 1):.2f}, Asterisk CPU "
+            f"  {ours.rate:.1f} cps offered: answered {ours.answered}/{bypass.answered} = "
+            f"{ours.answered / max(bypass.answered, 1):.2f}, Asterisk CPU "
             f"{ours.asterisk_cpu / max(bypass.asterisk_cpu, 1e-9):.2f}x, "
             f"peak calls {ours.max_concurrent}/{bypass.max_concurrent}"
         )
