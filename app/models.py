@@ -116,5 +116,52 @@ class Call(Base):
     hold_seconds: Mapped[int | None] = mapped_column(Integer)
     recording_in: Mapped[str | None] = mapped_column(String(255))  # caller's leg
     recording_out: Mapped[str | None] = mapped_column(String(255))  # what the caller heard
+    # Number plan: main, notice, stopped, legacy, specialised, subcentre (ivr.numberplan).
+    route: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(16))  # None: carrier; "110": handed over
+    prompt: Mapped[str | None] = mapped_column(String(40))  # notice/greeting Asterisk played
+    prompt_status: Mapped[str | None] = mapped_column(String(16))  # PLAYBACKSTATUS
+    agent_channel: Mapped[str | None] = mapped_column(String(128))
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="calls")
+    transfers: Mapped[list[Transfer]] = relationship(back_populates="call", order_by="Transfer.id")
+
+
+class Transfer(Base):
+    """A hand-over of a call to another centre (119, 12366 …), recorded on the ticket."""
+
+    __tablename__ = "transfers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(16))  # the centre's number
+    mode: Mapped[str] = mapped_column(String(16))  # attended, threeway, blind, direct
+    # pending → consulting → completed | cancelled | failed
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    call: Mapped[Call] = relationship(back_populates="transfers")
+
+
+class MissedCall(Base):
+    """漏接回拨: a caller who hung up before reaching an agent, to be called back."""
+
+    __tablename__ = "missed_calls"
+    __table_args__ = (Index("ix_missed_calls_state_at", "state", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)
+    caller: Mapped[str] = mapped_column(String(32), index=True)
+    dialled: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    # open → claimed → done; or cleared (the number reached an agent later)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    claimed_by: Mapped[str | None] = mapped_column(String(16))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cleared_by_call: Mapped[str | None] = mapped_column(String(64))

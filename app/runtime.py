@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import zoneinfo
 from typing import Any
 
 from sqlalchemy import text
@@ -25,10 +26,12 @@ from core.events import (
     AmiLinkChanged,
     CallerAbandoned,
     ChannelHungUp,
+    PromptPlayed,
     ScreenPop,
 )
 from core.settings import Settings
 from cti import AmiConnection, AmiEvent, AmiLoginError, AmiUnavailable, CallTracker
+from ivr.numberplan import PlanFile
 from ivr.routes import build_routes
 from ivr.server import FastAgiServer
 
@@ -42,8 +45,9 @@ class Runtime:
         self.bus = InProcessBus()
         self.tickets = TicketService(session_factory(self.engine), self.bus, settings.node_id)
         self.hub = AgentHub()
+        self.plan = PlanFile(settings.number_plan_file)
         self.agi = FastAgiServer(
-            build_routes(self.tickets),
+            build_routes(self.tickets, self.plan, zoneinfo.ZoneInfo(settings.timezone)),
             settings.agi.host,
             settings.agi.port,
             settings.agi.header_timeout,
@@ -64,6 +68,7 @@ class Runtime:
         b.subscribe(AgentConnected, t.on_agent_connected, name="tickets.agent_connected")
         b.subscribe(CallerAbandoned, t.on_abandoned, name="tickets.abandoned")
         b.subscribe(ChannelHungUp, t.on_hangup, name="tickets.hangup")
+        b.subscribe(PromptPlayed, t.on_prompt_played, name="tickets.prompt_played")
         b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
 
     async def start(self) -> None:

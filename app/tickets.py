@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from app.models import Agent, Call, Ticket, TicketState, TicketTransition
+from app.models import Agent, Call, Ticket, TicketState, TicketTransition, Transfer
 from core.bus import Bus
 from core.events import (
     AgentConnected,
     CallerAbandoned,
     ChannelHungUp,
+    PromptPlayed,
     ScreenPop,
     TicketSummary,
     utcnow,
@@ -86,40 +87,77 @@ class TicketService:
     # --- intake (ivr.ports.CallIntake) -------------------------------------------------------
 
     async def open_call(self, call: InboundCall) -> CallOpened:
-        """Write the call record and the ticket draft; idempotent per call."""
+        """Write the call record and, unless the number is cancelled, the ticket draft with the
+        line's category. Idempotent per call (Asterisk may retry the AGI step)."""
         key = call_key(self._node_id, call.uniqueid)
         async with self._sessions.begin() as session:
             existing = await session.get(Call, key)
-            if existing is not None and existing.ticket_id is not None:
-                ticket = await session.get(Ticket, existing.ticket_id)
+            if existing is not None:
+                ticket = (
+                    await session.get(Ticket, existing.ticket_id) if existing.ticket_id else None
+                )
                 return CallOpened(
                     ticket_id=existing.ticket_id,
                     call_id=key,
-                    category=ticket.category if ticket else None,
+                    category=ticket.category if ticket else call.category,
                 )
-            ticket = self._new_draft(session, call.caller, call.dialled, actor="ivr")
+            ticket = None
+            if call.wants_ticket:
+                ticket = self._new_draft(
+                    session,
+                    call.caller,
+                    call.dialled,
+                    actor="ivr",
+                    category=call.category,
+                    source=call.source,
+                )
             rec_in, rec_out = recording_names(call.uniqueid)
-            session.add(
-                Call(
-                    id=key,
-                    node_id=self._node_id,
-                    uniqueid=call.uniqueid,
-                    linkedid=call.linkedid,
-                    channel=call.channel,
-                    caller=call.caller,
-                    dialled=call.dialled,
-                    ticket=ticket,
-                    recording_in=rec_in,
-                    recording_out=rec_out,
-                )
+            record = Call(
+                id=key,
+                node_id=self._node_id,
+                uniqueid=call.uniqueid,
+                linkedid=call.linkedid,
+                channel=call.channel,
+                caller=call.caller,
+                dialled=call.dialled,
+                ticket=ticket,
+                recording_in=rec_in,
+                recording_out=rec_out,
+                route=call.route,
+                source=call.source,
             )
+            session.add(record)
             await session.flush()
-            return CallOpened(ticket_id=ticket.id, call_id=key, category=ticket.category)
+            if call.route == "subcentre" and ticket is not None:
+                # 一口进出: the sub-centre's own seats take it; the ticket keeps the hand-over.
+                session.add(
+                    Transfer(
+                        call_id=key,
+                        ticket_id=ticket.id,
+                        target=call.dialled,
+                        mode="direct",
+                        outcome="pending",
+                    )
+                )
+            return CallOpened(
+                ticket_id=ticket.id if ticket else None, call_id=key, category=call.category
+            )
 
     def _new_draft(
-        self, session: AsyncSession, caller: str | None, dialled: str, *, actor: str
+        self,
+        session: AsyncSession,
+        caller: str | None,
+        dialled: str,
+        *,
+        actor: str,
+        category: str | None = None,
+        source: str | None = None,
     ) -> Ticket:
-        ticket = Ticket(state=S.DRAFT, source=f"phone:{dialled}", caller=caller, dialled=dialled)
+        # source: "phone:12369" for the number dialled, "handover:110" for a centre's hand-over
+        origin = f"handover:{source}" if source else f"phone:{dialled}"
+        ticket = Ticket(
+            state=S.DRAFT, source=origin, caller=caller, dialled=dialled, category=category
+        )
         session.add(ticket)
         session.add(
             TicketTransition(
@@ -214,6 +252,13 @@ class TicketService:
             if call is not None:
                 call.outcome = "abandoned"
                 call.hold_seconds = event.hold_seconds
+
+    async def on_prompt_played(self, event: PromptPlayed) -> None:
+        async with self._sessions.begin() as session:
+            call = await session.get(Call, call_key(event.node_id, event.uniqueid))
+            if call is not None:
+                call.prompt = event.prompt
+                call.prompt_status = event.status
 
     async def on_hangup(self, event: ChannelHungUp) -> None:
         async with self._sessions.begin() as session:

@@ -128,6 +128,17 @@ class ChannelHungUp(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PromptPlayed(Event):
+    """Asterisk played a greeting or notice to a caller (our dialplan's UserEvent)."""
+
+    name: ClassVar[str] = "call.prompt_played"
+    node_id: str
+    uniqueid: str
+    prompt: str
+    status: str  # PLAYBACKSTATUS: SUCCESS or FAILED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AmiLinkChanged(Event):
     """The AMI link to an Asterisk node went up or down."""
 

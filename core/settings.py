@@ -131,7 +131,8 @@ class AsteriskSettings(BaseModel):
 class QueueSettings(BaseModel):
     """The main 12345 queue."""
 
-    name: str = Field(default="main", pattern=r"^[a-z][a-z0-9_-]*$")
+    # At least two characters: the dialplan matches queue names with the pattern _[a-z].
+    name: str = Field(default="main", pattern=r"^[a-z][a-z0-9_-]{1,31}$")
     agent_ring_seconds: int = Field(default=15, ge=5)
     wrapup_seconds: int = Field(default=10, ge=0)
 
@@ -146,6 +147,9 @@ class Settings(BaseSettings):
     node_id: str = Field(default="node1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("hotline"))
     database_url: str | None = None
+    # Service numbers (12345, retired and specialised lines, sub-centre, emergency centres);
+    # default <data_dir>/numberplan.toml, created from numberplan.example.toml at install.
+    number_plan: Path | None = None
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     agents: list[str] = Field(default_factory=lambda: ["1001", "1002", "1003"], min_length=1)
@@ -191,6 +195,10 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The SQLAlchemy URL; SQLite in the data folder unless one is configured."""
         return self.database_url or f"sqlite:///{self.data_dir / 'hotline.db'}"
+
+    @property
+    def number_plan_file(self) -> Path:
+        return self.number_plan or self.data_dir / "numberplan.toml"
 
     @property
     def agent_secrets_file(self) -> Path:

@@ -185,6 +185,16 @@ class BridgeLeave(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PromptPlayed(ChannelEvent):
+    """``UserEvent(HotlinePrompt,…)`` from our dialplan after each greeting or notice:
+    Asterisk's own word on which prompt played and how (PLAYBACKSTATUS)."""
+
+    event_name: ClassVar[str] = "UserEvent"
+    prompt: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FullyBooted(AmiEvent):
     """Asterisk finished starting (also sent right after each login)."""
 
@@ -327,7 +337,7 @@ def _agent_complete(f: _Fields) -> AgentComplete:
     )
 
 
-_PARSERS: dict[str, Callable[[_Fields], AmiEvent]] = {
+_PARSERS: dict[str, Callable[[_Fields], AmiEvent | None]] = {
     "newchannel": lambda f: Newchannel(**f.channel()),
     "hangup": lambda f: Hangup(
         **f.channel(), cause=f.integer("Cause"), cause_text=f.optional("Cause-txt")
@@ -370,6 +380,11 @@ _PARSERS: dict[str, Callable[[_Fields], AmiEvent]] = {
         bridge_type=f.optional("BridgeType"),
         bridge_num_channels=f.integer("BridgeNumChannels"),
     ),
+    "userevent": lambda f: (
+        PromptPlayed(**f.channel(), prompt=f.text("Prompt"), status=f.optional("Status"))
+        if f.optional("UserEvent") == "HotlinePrompt"
+        else None
+    ),
     "fullybooted": lambda f: FullyBooted(
         status=f.optional("Status"),
         uptime=f.optional_integer("Uptime"),
@@ -392,6 +407,7 @@ EVENT_NAMES: frozenset[str] = frozenset(
         AgentComplete,
         BridgeEnter,
         BridgeLeave,
+        PromptPlayed,
         FullyBooted,
     )
 )

@@ -24,6 +24,7 @@ from core.events import (
     CallQueued,
     ChannelHungUp,
 )
+from core.events import PromptPlayed as PromptPlayedEvent
 from cti.ami_events import (
     AgentCalled,
     AgentComplete,
@@ -31,6 +32,7 @@ from cti.ami_events import (
     AmiEvent,
     ChannelEvent,
     Hangup,
+    PromptPlayed,
     QueueCallerAbandon,
     QueueCallerJoin,
     VarSet,
@@ -173,6 +175,15 @@ class CallTracker:
                         queue=event.queue,
                         hold_seconds=event.hold_time,
                         position=event.position,
+                    )
+                )
+            case PromptPlayed():
+                self._bus.publish(
+                    PromptPlayedEvent(
+                        node_id=node,
+                        uniqueid=event.uniqueid,
+                        prompt=event.prompt,
+                        status=event.status,
                     )
                 )
             case _:

@@ -16,7 +16,9 @@ from pathlib import Path
 import tomli_w
 
 from core.settings import Settings
+from hotline import numberplan_conf
 from hotline.errors import SetupError
+from ivr.numberplan import NumberPlan
 
 REPO_CONF = Path(__file__).resolve().parent.parent / "asterisk_conf"
 # Channel variables AMI repeats on every event of a channel: what the screen pop needs.
@@ -126,7 +128,9 @@ def ensure_agent_secrets(settings: Settings) -> dict[str, str]:
     return current
 
 
-def render(settings: Settings, instance: Instance, module_dir: str) -> dict[str, str]:
+def render(
+    settings: Settings, instance: Instance, module_dir: str, plan: NumberPlan
+) -> dict[str, str]:
     """File name (relative to etc/) → content, for every file this node's Asterisk reads."""
     files = {p.name: p.read_text() for p in sorted(REPO_CONF.glob("*.conf"))}
     agents = load_agent_secrets(settings)
@@ -196,7 +200,11 @@ timeout={settings.queue.agent_ring_seconds}
 wrapuptime={settings.queue.wrapup_seconds}
 periodic-announce={inner}/prompts/hold
 {members}
-"""
+
+{numberplan_conf.queues(plan, settings, f"{inner}/prompts")}"""
+    files["generated/queuerules.conf"] = numberplan_conf.queue_rules(plan)
+    files["generated/extensions_numbers.conf"] = numberplan_conf.extensions(plan)
+    files["generated/pjsip_peers.conf"] = numberplan_conf.peers(plan, settings)
     files["generated/rtp.conf"] = f"""[general]
 rtpstart={sip.rtp_start}
 rtpend={sip.rtp_end}
@@ -228,7 +236,11 @@ eventfilter=Event: ({filters})
 
 
 def write_instance(
-    settings: Settings, instance: Instance, module_dir: str, owner: tuple[int, int] | None
+    settings: Settings,
+    instance: Instance,
+    module_dir: str,
+    owner: tuple[int, int] | None,
+    plan: NumberPlan,
 ) -> None:
     """Create the instance folders and write the rendered configuration.
 
@@ -237,7 +249,7 @@ def write_instance(
     """
     for d in Instance.DIRS:
         (instance.host / d).mkdir(parents=True, exist_ok=True)
-    for name, text in render(settings, instance, module_dir).items():
+    for name, text in render(settings, instance, module_dir, plan).items():
         target = instance.etc / name
         target.write_text(text)
         target.chmod(0o640)

@@ -12,6 +12,7 @@ import time
 from core.settings import Settings
 from hotline.asterisk_config import Instance, write_instance
 from hotline.errors import SetupError
+from hotline.plan import load_plan
 from hotline.root import AsteriskRoot
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,11 @@ class AsteriskControl:
 
     def configure(self) -> None:
         write_instance(
-            self.settings, self.instance, self.root.module_dir(), self.root.asterisk_uid_gid()
+            self.settings,
+            self.instance,
+            self.root.module_dir(),
+            self.root.asterisk_uid_gid(),
+            load_plan(self.settings),
         )
 
     def start(self, timeout: float = 60) -> int:

@@ -14,6 +14,7 @@ from hotline import service
 from hotline.asterisk_config import write_instance
 from hotline.asterisk_ctl import AsteriskControl
 from hotline.errors import SetupError
+from hotline.plan import load_plan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,7 +93,7 @@ def run(argv: list[str]) -> int:
         elif args.action == "render":
             module_dir = args.module_dir or ctl.root.module_dir()
             owner = None if args.module_dir else ctl.root.asterisk_uid_gid()
-            write_instance(ctl.settings, ctl.instance, module_dir, owner)
+            write_instance(ctl.settings, ctl.instance, module_dir, owner, load_plan(ctl.settings))
             print(f"configuration written to {ctl.instance.etc}")
         elif args.action == "reload":
             ctl.reload()

@@ -38,12 +38,15 @@ def _to_telephony(src: Path, dst: Path) -> None:
     )
 
 
-def render_prompts(out_dir: Path, recorded_dirs: list[Path], work_dir: Path) -> dict[str, str]:
-    """Write ``<name>.wav`` for every prompt into ``out_dir``; return name → origin."""
+def render_prompts(
+    out_dir: Path, recorded_dirs: list[Path], work_dir: Path, extra: dict[str, str]
+) -> dict[str, str]:
+    """Write ``<name>.wav`` for every prompt (``PROMPTS`` and the number plan's ``extra``)
+    into ``out_dir``; return name → origin. Unchanged texts are not synthesised again."""
     out_dir.mkdir(parents=True, exist_ok=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     origin: dict[str, str] = {}
-    for name, text in PROMPTS.items():
+    for name, text in {**PROMPTS, **extra}.items():
         target = out_dir / f"{name}.wav"
         recorded = next(
             (d / f"{name}.wav" for d in recorded_dirs if (d / f"{name}.wav").is_file()), None

@@ -28,6 +28,7 @@ from core.settings import Settings, load_settings, read_config_file
 from hotline.asterisk_config import REPO_CONF, Instance, ensure_agent_secrets
 from hotline.asterisk_ctl import AsteriskControl, _alive
 from hotline.errors import SetupError
+from hotline.plan import ensure_plan, load_plan
 from hotline.prompts import render_prompts
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,14 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
             f"Asterisk root ready at {ctl.root.path} ({time.monotonic() - started:.1f} s): "
             f"{ctl.root.version()}"
         )
+    if ensure_plan(settings):
+        print(f"number plan {settings.number_plan_file} (from numberplan.example.toml: edit it)")
+    plan = load_plan(settings)
     render_prompts(
         ctl.instance.prompts,
         [settings.prompts_dir / "recorded", REPO / "prompts" / "recorded"],
         settings.prompts_dir / "tts",
+        plan.prompts(),
     )
     print(f"prompts in {ctl.instance.prompts}")
     upgrade(settings.db_url)

@@ -1,8 +1,8 @@
 """The port the inbound dialog needs from the rest of the hotline (the composition root).
 
 ``ivr.inbound`` hands each new call to a ``CallIntake`` before the caller reaches the queue;
-``app`` implements it (draft ticket, call record, category guess) and wires it in. Keeping
-the port here lets ``ivr`` stay free of any database or ticket code.
+``app`` implements it (draft ticket, call record) and wires it in. Keeping the port here lets
+``ivr`` stay free of any database or ticket code.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class InboundCall:
-    """A citizen's call to the hotline, as the dialplan hands it to us."""
+    """A citizen's call to the hotline, as the dialplan hands it to us, with its route."""
 
     uniqueid: str
     linkedid: str
@@ -21,13 +21,20 @@ class InboundCall:
     caller: str | None
     caller_name: str | None
     dialled: str
+    # Number-plan decision (ivr.numberplan.Route.kind) and the line's ticket category.
+    route: str = "main"
+    category: str | None = None
+    # Who handed the call over: None for the carrier, "110" for the 110 centre, …
+    source: str | None = None
+    # False when the call gets no ticket (a cancelled number: stop notice and hang-up).
+    wants_ticket: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class CallOpened:
     """What the intake recorded for the call; carried to the agent as channel variables."""
 
-    ticket_id: int
+    ticket_id: int | None
     call_id: str
     category: str | None
 

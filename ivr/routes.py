@@ -5,10 +5,16 @@ One entry per dialog; the key is the script name in the dialplan's ``agi://host:
 
 from __future__ import annotations
 
+import zoneinfo
+from collections.abc import Callable
+
 from ivr.inbound import InboundDialog
+from ivr.numberplan import NumberPlan
 from ivr.ports import CallIntake
 from ivr.server import AgiHandler
 
 
-def build_routes(intake: CallIntake) -> dict[str, AgiHandler]:
-    return {"inbound": InboundDialog(intake)}
+def build_routes(
+    intake: CallIntake, plan: Callable[[], NumberPlan], tz: zoneinfo.ZoneInfo
+) -> dict[str, AgiHandler]:
+    return {"inbound": InboundDialog(intake, plan, tz)}

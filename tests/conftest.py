@@ -20,6 +20,8 @@ import pytest
 
 from core.settings import Settings
 
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_PLAN = REPO / "numberplan.example.toml"
 TEST_SECRET = "test-secret-0123456789abcdefghij"
 TEST_TOKEN = "test-token-0123456789abcdefghijkl"
 
@@ -37,6 +39,7 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
         "ami": {"secret": TEST_SECRET, "port": free_port(), "reconnect_max_delay": 1},
         "api": {"token": TEST_TOKEN, "port": free_port()},
         "agi": {"port": free_port()},
+        "number_plan": EXAMPLE_PLAN,
         "asterisk": {"root": tmp / "root", "instance": "unit"},
     }
     values.update(overrides)

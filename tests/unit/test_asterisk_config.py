@@ -17,13 +17,18 @@ from hotline.asterisk_config import (
     write_instance,
 )
 from hotline.errors import SetupError
-from tests.conftest import TEST_SECRET, make_settings
+from ivr.numberplan import load_number_plan
+from tests.conftest import EXAMPLE_PLAN, TEST_SECRET, make_settings
+
+PLAN = load_number_plan(EXAMPLE_PLAN)
 
 
 @pytest.fixture
 def rendered(settings: Settings) -> dict[str, str]:
     ensure_agent_secrets(settings)
-    return render(settings, Instance.of(settings), "/usr/lib/x86_64-linux-gnu/asterisk/modules")
+    return render(
+        settings, Instance.of(settings), "/usr/lib/x86_64-linux-gnu/asterisk/modules", PLAN
+    )
 
 
 def test_committed_files_hold_no_secret_or_address() -> None:
@@ -80,20 +85,50 @@ def test_carrier_identified_by_its_own_address(
 
 
 def test_dialplan_falls_through_when_fastagi_fails() -> None:
-    """The greeting and queue follow the AGI step unconditionally: no GotoIf on AGISTATUS
-    can route a caller away from an agent when Python is down."""
+    """With no HOTLINE_ROUTE (FastAGI down or failed) every branch after the AGI step is
+    skipped: the caller hears the 12345 greeting and reaches the main queue."""
     ext = (REPO_CONF / "extensions.conf").read_text()
     inbound = ext.split("[hotline-inbound]")[1].split("\n[")[0]
     steps = [
-        line.split(",", 2)[1] if "," in line else line
+        line.split(",", 1)[1]
         for line in inbound.splitlines()
         if line.strip().startswith(("exten", "same"))
     ]
     agi = next(i for i, s in enumerate(steps) if "AGI(${FASTAGI}/inbound)" in s)
-    after = steps[agi + 1 :]
-    assert any(s.startswith("Playback(${PROMPTS}/greeting)") for s in after)
-    assert after[-1].startswith("Goto(hotline-queue")
-    assert not any(s.startswith(("Hangup", "GotoIf")) for s in after)
+    path = []
+    for step in steps[agi + 1 :]:
+        if step.startswith("GotoIf("):
+            # only jumps on an explicit route value, so an unset route falls through
+            assert re.match(r'GotoIf\(\$\["\$\{HOTLINE_ROUTE\}" = "[a-z]+"\]\?', step), step
+            continue
+        path.append(step)
+        if step.startswith("Goto("):
+            break
+    assert 'Set(PROMPT=${IF($["${HOTLINE_PROMPT}" = ""]?greeting:${HOTLINE_PROMPT})})' in path
+    assert "Playback(${PROMPTS}/${PROMPT})" in path
+    assert path[-1].startswith('Goto(hotline-queue,${IF($["${HOTLINE_QUEUE}" = ""]?${QUEUE_MAIN}')
+    assert not any(s.startswith("Hangup") for s in path)
+
+
+def test_number_plan_is_rendered(rendered: dict[str, str], settings: Settings) -> None:
+    numbers = rendered["generated/extensions_numbers.conf"]
+    for n in ("12345", "12369", "12328", "12329", "12333", "12366"):
+        assert f"exten => {n},1,Goto(hotline-inbound,${{EXTEN}},1)" in numbers
+    assert "exten => 110,1,Goto(hotline-inbound" not in numbers  # not our number
+    assert "Dial(PJSIP/119@peer-119,30)" in numbers
+    assert "Dial(PJSIP/12366@peer-12366,30)" in numbers
+    peers = rendered["generated/pjsip_peers.conf"]
+    assert "contact=sip:119@192.0.2.119:5060" in peers and "match=192.0.2.119/32" in peers
+    assert "set_var=HOTLINE_SOURCE=110" in peers
+    assert peers.count("set_var=HOTLINE_HANDOVER=yes") == 1  # only 110 hands over
+    queues = rendered["generated/queues.conf"]
+    gjj = queues.split("[gjj](hotline-queue-defaults)")[1].split("\n[")[0]
+    assert "member => PJSIP/1002,0,1002,PJSIP/1002" in gjj  # the skilled agent first
+    assert "member => PJSIP/1001,1,1001,PJSIP/1001" in gjj
+    assert "defaultrule=overflow-gjj" in gjj
+    rules = rendered["generated/queuerules.conf"]
+    assert "[overflow-gjj]\npenaltychange => 30,1" in rules
+    assert "[overflow-jjjc]\npenaltychange => 60,1" in rules
 
 
 def test_agent_secrets_are_private_and_stable(settings: Settings) -> None:
@@ -107,13 +142,13 @@ def test_missing_agent_secret_is_reported(tmp_path: Path) -> None:
     ensure_agent_secrets(s)
     more = make_settings(tmp_path, agents=["1001", "1002", "1003", "1004"])
     with pytest.raises(SetupError, match=r"no SIP secret for agents \['1004'\]"):
-        render(more, Instance.of(more), "/mods")
+        render(more, Instance.of(more), "/mods", PLAN)
 
 
 def test_write_instance_creates_folders_and_private_files(settings: Settings) -> None:
     ensure_agent_secrets(settings)
     inst = Instance.of(settings)
-    write_instance(settings, inst, "/mods", None)
+    write_instance(settings, inst, "/mods", None, PLAN)
     for d in Instance.DIRS:
         assert (inst.host / d).is_dir(), d
     manager = inst.etc / "generated" / "manager.conf"

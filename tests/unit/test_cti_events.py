@@ -21,6 +21,7 @@ from cti.ami_events import (
     FullyBooted,
     Hangup,
     Newchannel,
+    PromptPlayed,
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
@@ -311,6 +312,7 @@ def test_event_names_list_every_typed_event() -> None:
         "AgentConnect",
         "AgentComplete",
         "BridgeEnter",
+        "UserEvent",
         "BridgeLeave",
         "FullyBooted",
     } == EVENT_NAMES
@@ -327,3 +329,19 @@ def test_package_exports() -> None:
         "tracker",
     }
     assert public == set(cti.__all__)
+
+
+def test_hotline_prompt_user_event_is_typed_and_other_user_events_ignored() -> None:
+    base = {
+        "Event": "UserEvent",
+        "Channel": "PJSIP/carrier-00000003",
+        "Uniqueid": "e2e-1.3",
+        "Linkedid": "e2e-1.3",
+        "CallerIDNum": "13800000001",
+    }
+    played = parse_event(
+        {**base, "UserEvent": "HotlinePrompt", "Prompt": "notice-12369", "Status": "SUCCESS"}
+    )
+    assert isinstance(played, PromptPlayed)
+    assert (played.prompt, played.status, played.uniqueid) == ("notice-12369", "SUCCESS", "e2e-1.3")
+    assert parse_event({**base, "UserEvent": "SomethingElse"}) is None

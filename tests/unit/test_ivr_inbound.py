@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zoneinfo
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
 
 import pytest
 
+from ivr.inbound import InboundDialog
+from ivr.numberplan import NumberPlan, RetiredLine, SpecialisedLine
 from ivr.ports import CallOpened, InboundCall
-from ivr.routes import build_routes
 from ivr.server import FastAgiServer
 
 BLOCK = """\
@@ -25,10 +28,10 @@ agi_callingpres: 0
 agi_callingani2: 0
 agi_callington: 0
 agi_callingtns: 0
-agi_dnid: 12345
+agi_dnid: {exten}
 agi_rdnis: unknown
 agi_context: hotline-inbound
-agi_extension: 12345
+agi_extension: {exten}
 agi_priority: 4
 agi_enhanced: 0.0
 agi_accountcode: 
@@ -56,12 +59,40 @@ class RecordingIntake:
         return self.opened
 
 
-def asterisk(linkedid_reply: str = "200 result=1 (1763780000.1)") -> Answer:
+SH = zoneinfo.ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+PLAN = NumberPlan(
+    retired=(
+        RetiredLine(
+            number="12369", name="环保热线", category="生态环境", window_start=date(2026, 11, 1)
+        ),
+        RetiredLine(
+            number="12328", name="粮食热线", category="粮食", window_start=date(2026, 1, 1)
+        ),  # window over by December
+    ),
+    specialised=(
+        SpecialisedLine(
+            number="12329",
+            name="住房公积金热线",
+            category="住房公积金",
+            queue="gjj",
+            skilled_agents=("1002",),
+            overflow_seconds=20,
+        ),
+    ),
+)
+
+
+def asterisk(
+    linkedid_reply: str = "200 result=1 (1763780000.1)", source_reply: str = "200 result=0"
+) -> Answer:
     """How Asterisk 22 answers the commands the inbound dialog sends."""
 
     def answer(command: str) -> str:
         if command == "GET VARIABLE CHANNEL(linkedid)":
             return linkedid_reply
+        if command == "GET VARIABLE HOTLINE_SOURCE":
+            return source_reply
         if command.startswith("SET VARIABLE "):
             return "200 result=1"
         return "510 Invalid or unknown command"
@@ -71,7 +102,8 @@ def asterisk(linkedid_reply: str = "200 result=1 (1763780000.1)") -> Answer:
 
 @contextlib.asynccontextmanager
 async def inbound_server(intake: RecordingIntake) -> AsyncIterator[FastAgiServer]:
-    server = FastAgiServer(build_routes(intake), host="127.0.0.1", port=0, header_timeout=5)
+    routes = {"inbound": InboundDialog(intake, lambda: PLAN, SH, clock=lambda: NOW)}
+    server = FastAgiServer(routes, host="127.0.0.1", port=0, header_timeout=5)
     await server.start()
     try:
         yield server
@@ -79,10 +111,12 @@ async def inbound_server(intake: RecordingIntake) -> AsyncIterator[FastAgiServer
         await server.stop()
 
 
-async def call(server: FastAgiServer, answer: Answer, callerid: str = "13800000001") -> list[str]:
+async def call(
+    server: FastAgiServer, answer: Answer, callerid: str = "13800000001", exten: str = "12345"
+) -> list[str]:
     """Play Asterisk for one AGI() call: send the headers, answer every command until EOF."""
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(BLOCK.format(callerid=callerid).encode())
+    writer.write(BLOCK.format(callerid=callerid, exten=exten).encode())
     commands: list[str] = []
     async with asyncio.timeout(2):
         while line := await reader.readline():
@@ -106,6 +140,8 @@ async def test_opens_the_call_and_tags_the_channel_for_the_agent() -> None:
 
         assert commands == [
             "GET VARIABLE CHANNEL(linkedid)",
+            "GET VARIABLE HOTLINE_SOURCE",
+            'SET VARIABLE HOTLINE_ROUTE "main"',
             'SET VARIABLE __TICKET_ID "42"',
             'SET VARIABLE __HOTLINE_CALL_ID "c-0001"',
             'SET VARIABLE __HOTLINE_CATEGORY "城市管理"',
@@ -130,6 +166,8 @@ async def test_no_category_variable_without_a_category() -> None:
 
         assert commands == [
             "GET VARIABLE CHANNEL(linkedid)",
+            "GET VARIABLE HOTLINE_SOURCE",
+            'SET VARIABLE HOTLINE_ROUTE "main"',
             'SET VARIABLE __TICKET_ID "7"',
             'SET VARIABLE __HOTLINE_CALL_ID "c-0002"',
         ]
@@ -158,7 +196,7 @@ async def test_intake_failure_sets_nothing_and_is_counted(caplog: pytest.LogCapt
         await settled(server)
 
         # The dialplan carries on to greeting and queue; the call just has no ticket.
-        assert commands == ["GET VARIABLE CHANNEL(linkedid)"]
+        assert commands == ["GET VARIABLE CHANNEL(linkedid)", "GET VARIABLE HOTLINE_SOURCE"]
         assert len(intake.calls) == 1
         assert (server.stats.served, server.stats.failed) == (0, 1)
         assert "tickets database unavailable" in caplog.text
@@ -181,6 +219,44 @@ async def test_each_call_is_served_independently() -> None:
         results = await asyncio.gather(*(call(server, asterisk()) for _ in range(5)))
         await settled(server)
 
-        assert all(len(commands) == 3 for commands in results)
+        assert all(len(commands) == 5 for commands in results)
         assert len(intake.calls) == 5
         assert server.stats.served == 5
+
+
+async def test_retired_line_inside_its_window_plays_the_notice_with_its_category() -> None:
+    intake = RecordingIntake(CallOpened(ticket_id=9, call_id="c-9", category="生态环境"))
+    async with inbound_server(intake) as server:
+        commands = await call(server, asterisk(), exten="12369")
+    (opened,) = intake.calls
+    assert (opened.route, opened.category, opened.wants_ticket) == ("notice", "生态环境", True)
+    assert 'SET VARIABLE HOTLINE_ROUTE "notice"' in commands
+    assert 'SET VARIABLE HOTLINE_PROMPT "notice-12369"' in commands
+    assert not any("HOTLINE_QUEUE" in c for c in commands)
+
+
+async def test_retired_line_after_its_window_stops_without_a_ticket() -> None:
+    intake = RecordingIntake(CallOpened(ticket_id=None, call_id="c-10", category="粮食"))
+    async with inbound_server(intake) as server:
+        commands = await call(server, asterisk(), exten="12328")
+    (opened,) = intake.calls
+    assert (opened.route, opened.wants_ticket) == ("stopped", False)
+    assert 'SET VARIABLE HOTLINE_PROMPT "stopped-12328"' in commands
+    assert not any("__TICKET_ID" in c for c in commands)
+
+
+async def test_specialised_line_goes_to_its_skill_queue_skilled_first() -> None:
+    intake = RecordingIntake(CallOpened(ticket_id=11, call_id="c-11", category="住房公积金"))
+    async with inbound_server(intake) as server:
+        commands = await call(server, asterisk(), exten="12329")
+    assert intake.calls[0].route == "specialised"
+    assert 'SET VARIABLE HOTLINE_QUEUE "gjj"' in commands
+    assert 'SET VARIABLE QUEUE_MAX_PENALTY "0"' in commands
+    assert 'SET VARIABLE HOTLINE_PROMPT "greeting-12329"' in commands
+
+
+async def test_handover_source_reaches_the_intake() -> None:
+    intake = RecordingIntake()
+    async with inbound_server(intake) as server:
+        await call(server, asterisk(source_reply="200 result=1 (110)"))
+    assert intake.calls[0].source == "110"
