@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +16,8 @@ from typing import Annotated, Any
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.tomlfile import read_toml, validation_summary
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -225,15 +226,7 @@ def default_config_path() -> Path:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise SettingsError(
-            f"settings file {path} does not exist: run `hotline install` to create it"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
+    return read_toml(path, "settings file", SettingsError)
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -243,8 +236,4 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise SettingsError(f"invalid settings in {path}: {problems}") from exc
+        raise SettingsError(f"invalid settings in {path}: {validation_summary(exc)}") from exc

@@ -20,7 +20,6 @@ from __future__ import annotations
 import calendar
 import enum
 import logging
-import tomllib
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.tomlfile import read_toml, validation_summary
 
 log = logging.getLogger(__name__)
 
@@ -203,21 +204,11 @@ class NumberPlan(BaseModel):
 
 
 def load_number_plan(path: Path) -> NumberPlan:
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise PlanError(f"number plan {path} does not exist: run `hotline install`") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"number plan {path} is not valid TOML: {exc}") from exc
+    data = read_toml(path, "number plan", PlanError)
     try:
         return NumberPlan(**data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(plan)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise PlanError(f"invalid number plan {path}: {problems}") from exc
+        raise PlanError(f"invalid number plan {path}: {validation_summary(exc)}") from exc
 
 
 # --- per-call routing ---------------------------------------------------------------------
