@@ -20,14 +20,15 @@ from ivr.ports import InboundCall
 NODE = "n1"
 
 
-def inbound(uid: str, caller: str | None = "13800000001") -> InboundCall:
+def inbound(uid: str, caller: str | None = "13800000001", **route: Any) -> InboundCall:
+    values: dict[str, Any] = {"dialled": "12345", **route}
     return InboundCall(
         uniqueid=uid,
         linkedid=uid,
         channel=f"PJSIP/carrier-{uid}",
         caller=caller,
         caller_name=None,
-        dialled="12345",
+        **values,
     )
 
 
@@ -185,17 +186,9 @@ def test_lifecycle_has_no_dead_ends_but_terminal_states() -> None:
 
 async def test_retired_line_ticket_carries_the_line_category(service: tuple) -> None:
     svc, _, _ = service
-    call = InboundCall(
-        uniqueid="600.1",
-        linkedid="600.1",
-        channel="PJSIP/carrier-6",
-        caller="13800000006",
-        caller_name=None,
-        dialled="12369",
-        route="notice",
-        category="生态环境",
+    opened = await svc.open_call(
+        inbound("600.1", "13800000006", dialled="12369", route="notice", category="生态环境")
     )
-    opened = await svc.open_call(call)
     ticket = await svc.get_ticket(opened.ticket_id)
     assert ticket is not None
     assert (ticket.category, ticket.source) == ("生态环境", "phone:12369")
@@ -204,18 +197,16 @@ async def test_retired_line_ticket_carries_the_line_category(service: tuple) -> 
 
 async def test_cancelled_number_records_the_call_without_a_ticket(service: tuple) -> None:
     svc, _, _ = service
-    call = InboundCall(
-        uniqueid="600.2",
-        linkedid="600.2",
-        channel="PJSIP/carrier-7",
-        caller="13800000007",
-        caller_name=None,
-        dialled="12328",
-        route="stopped",
-        category="粮食",
-        wants_ticket=False,
+    opened = await svc.open_call(
+        inbound(
+            "600.2",
+            "13800000007",
+            dialled="12328",
+            route="stopped",
+            category="粮食",
+            wants_ticket=False,
+        )
     )
-    opened = await svc.open_call(call)
     assert opened.ticket_id is None
     (rec,) = await svc.list_calls(limit=5, caller="13800000007")
     assert (rec.route, rec.ticket_id) == ("stopped", None)
@@ -223,15 +214,6 @@ async def test_cancelled_number_records_the_call_without_a_ticket(service: tuple
 
 async def test_handover_from_110_is_the_ticket_source(service: tuple) -> None:
     svc, _, _ = service
-    call = InboundCall(
-        uniqueid="600.3",
-        linkedid="600.3",
-        channel="PJSIP/peer-110-1",
-        caller="110",
-        caller_name=None,
-        dialled="12345",
-        source="110",
-    )
-    opened = await svc.open_call(call)
+    opened = await svc.open_call(inbound("600.3", "110", source="110"))
     ticket = await svc.get_ticket(opened.ticket_id)
     assert ticket is not None and ticket.source == "handover:110"
