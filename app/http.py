@@ -69,6 +69,10 @@ class CallOut(BaseModel):
     hold_seconds: int | None
     recording_in: str | None
     recording_out: str | None
+    route: str | None
+    source: str | None
+    prompt: str | None
+    prompt_status: str | None
 
 
 class TicketOut(BaseModel):

@@ -54,6 +54,7 @@ AMI_EVENTS = (
     "DeviceStateChange",
     "MixMonitorStart",
     "MixMonitorStop",
+    "UserEvent",
 )
 
 

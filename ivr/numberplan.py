@@ -90,8 +90,8 @@ class RetiredLine(_Line):
     def notice_text(self) -> str:
         end = self.last_day
         return self.notice or (
-            f"您拨打的{spoken_digits(self.number)}{self.name}已并入一二三四五政务服务便民热线，"
-            f"本号码将于{end.year}年{end.month}月{end.day}日后停止使用，正在为您转接。"
+            f"{spoken_digits(self.number)}{self.name}已并入一二三四五热线，"
+            f"本号码{end.year}年{end.month}月{end.day}日后停用，正在为您转接。"
         )
 
     @property

@@ -7,6 +7,7 @@ inside the cached Asterisk root. Used by the end-to-end tests and by bench/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -96,11 +97,18 @@ class Node:
         return hotline(self.config, "asterisk", "cli", command).stdout
 
 
-def start_node(work: Path, name: str, agents: list[str], extra: str = "") -> Node:
+def start_node(
+    work: Path, name: str, agents: list[str], extra: str = "", plan: str | None = None
+) -> Node:
+    """``plan``: number plan TOML for this node (default: the repo's example)."""
     rtp = random.randrange(30000, 38000, 200)
     work.mkdir(parents=True, exist_ok=True)
+    plan_line = ""
+    if plan is not None:
+        (work / "numberplan.toml").write_text(plan)
+        plan_line = f'number_plan = "{work / "numberplan.toml"}"\n'
     config = work / "hotline.toml"
-    config.write_text(f"""data_dir = "{work / "data"}"
+    config.write_text(f"""{plan_line}data_dir = "{work / "data"}"
 node_id = "{name}"
 agents = {json.dumps(agents)}
 
@@ -141,5 +149,9 @@ def stop_node(node: Node) -> None:
         capture_output=True,
         timeout=60,
     )
-    # The instance folder inside the cached root (config, recordings) goes with the node.
-    shutil.rmtree(Path(node.runtime["asterisk"]["config_dir"]).parent, ignore_errors=True)
+    # The instance folder inside the cached root (config, recordings) goes with the node;
+    # Asterisk's log stays beside the test's other files for the post-mortem.
+    instance = Path(node.runtime["asterisk"]["config_dir"]).parent
+    with contextlib.suppress(OSError):
+        shutil.copy(instance / "log" / "messages.log", node.workdir / "asterisk-messages.log")
+    shutil.rmtree(instance, ignore_errors=True)

@@ -10,63 +10,19 @@ import signal
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 import websockets
 
 from tests.e2e.bed import Node, hotline
+from tests.e2e.helpers import CALLER, api, citizen_call, start_agent, wait_pop
 from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.audio import duration, rms
-from tests.e2e.peers.baresip import BaresipAgent
-from tests.e2e.peers.sipp import SippCall
 
 pytestmark = pytest.mark.e2e
 
-CALLER = "13800000001"
 # A silent leg of G.711 has an RMS of a few units; speech from espeak-ng is in the thousands.
 SPEECH_RMS = 300
-# Asterisk answers before the greeting: the citizen stays on the line through the greeting
-# (~8 s) and the ring, then talks with the agent for the given time.
-GREETING_AND_RING_MS = 12000
-
-
-def get_json(node: Node, path: str) -> Any:
-    req = urllib.request.Request(node.api + path, headers={"Authorization": f"Bearer {node.token}"})
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        return json.loads(resp.read())
-
-
-def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> BaresipAgent:
-    base = 40000 + (os.getpid() % 500) * 40
-    return BaresipAgent(
-        workdir=tmp / f"agent-{agent}",
-        agent_id=agent,
-        password=node.agent_secrets[agent],
-        registrar=node.sip_target,
-        wav=speech["agent_wav"],
-        sip_port=base + int(agent) % 10 * 2,
-        rtp_ports=(base + 20, base + 39),
-    ).start()
-
-
-def citizen_call(node: Node, speech: dict[str, Path], tmp: Path, talk_ms: int) -> SippCall:
-    return SippCall(
-        workdir=tmp / "sipp",
-        service="12345",
-        caller=CALLER,
-        target=node.sip_target,
-        pcap=speech["citizen_pcap"],
-        hold_ms=GREETING_AND_RING_MS + talk_ms,
-    ).start()
-
-
-async def wait_pop(ws: Any, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
-        if frame["event"] == "screen_pop":
-            return frame  # type: ignore[no-any-return]
 
 
 async def test_call_reaches_agent_and_pops_ticket(
@@ -98,7 +54,7 @@ async def test_call_reaches_agent_and_pops_ticket(
             assert rc == 0, out
 
         # (a) the call record and the ticket draft, as the API shows them
-        ticket = get_json(node, f"/api/tickets/{pop['ticket_id']}")
+        ticket = api(node, f"/api/tickets/{pop['ticket_id']}")
         assert ticket["caller"] == CALLER
         assert ticket["dialled"] == "12345"
         assert ticket["state"] == "draft"
@@ -109,7 +65,7 @@ async def test_call_reaches_agent_and_pops_ticket(
         assert rec["caller"] == CALLER
         assert rec["agent_id"] == "1001"
         assert rec["outcome"] == "answered"
-        calls = get_json(node, f"/api/calls?caller={CALLER}")
+        calls = api(node, f"/api/calls?caller={CALLER}")
         assert uniqueid in [c["uniqueid"] for c in calls]
 
         # (c) two recording legs, both with speech in them

@@ -46,8 +46,8 @@ def test_add_months_clamps_to_month_end(start: date, months: int, expected: date
 def test_default_window_is_three_months_inclusive() -> None:
     line = retired(date(2026, 11, 1))
     assert line.last_day == date(2027, 1, 31)
-    assert "2027年1月31日后停止使用" in line.notice_text
-    assert line.notice_text.startswith("您拨打的一二三六九环保热线已并入一二三四五")
+    assert "2027年1月31日后停用" in line.notice_text
+    assert line.notice_text.startswith("一二三六九环保热线已并入一二三四五热线")
 
 
 @pytest.mark.parametrize(

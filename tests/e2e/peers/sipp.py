@@ -160,3 +160,108 @@ class SippCall:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="centre answers">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:{number}@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:{number}@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=centre 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 0
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE" timeout="{hold_ms}" ontimeout="hangup"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="hangup"/>
+</scenario>
+"""
+
+
+@dataclass
+class SippAnswerer:
+    """A centre's phone (e.g. 119): answers one call on host:port and waits for the BYE."""
+
+    workdir: Path
+    number: str
+    host: str
+    port: int
+    hold_ms: int = 120_000
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SippAnswerer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        scenario = self.workdir / f"answer-{self.number}.xml"
+        scenario.write_text(_ANSWER.format(number=self.number, hold_ms=self.hold_ms))
+        self.proc = subprocess.Popen(
+            [
+                sipp_binary(),
+                "-sf",
+                str(scenario),
+                "-i",
+                self.host,
+                "-mi",
+                self.host,
+                "-p",
+                str(self.port),
+                "-mp",
+                "0",
+                "-m",
+                "1",
+                "-nostdin",
+                "-timeout",
+                f"{self.hold_ms // 1000 + 60}s",
+                "-trace_err",
+                "-error_file",
+                str(self.workdir / f"answer-{self.number}.err"),
+            ],
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,0 +1,78 @@
+"""What end-to-end tests do again and again: start an agent's softphone, place a citizen's
+call, read the API, wait for a screen pop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.bed import Node
+from tests.e2e.peers.baresip import BaresipAgent
+from tests.e2e.peers.sipp import SippCall
+
+CALLER = "13800000001"
+# Asterisk answers before the greeting: the citizen stays on the line through the greeting
+# (~8 s) and the ring, then talks with the agent for the given time.
+GREETING_AND_RING_MS = 12000
+
+
+def api(node: Node, path: str, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        node.api + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {node.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> BaresipAgent:
+    """Agent ``agent``'s softphone: registers, auto-answers, speaks. Ports differ per agent."""
+    base = 40000 + (os.getpid() % 200) * 100 + int(agent) % 10 * 30
+    return BaresipAgent(
+        workdir=tmp / f"agent-{agent}",
+        agent_id=agent,
+        password=node.agent_secrets[agent],
+        registrar=node.sip_target,
+        wav=speech["agent_wav"],
+        sip_port=base,
+        rtp_ports=(base + 2, base + 29),
+    ).start()
+
+
+def citizen_call(
+    node: Node,
+    speech: dict[str, Path],
+    tmp: Path,
+    talk_ms: int,
+    *,
+    service: str = "12345",
+    caller: str = CALLER,
+    local_ip: str = "127.0.0.2",
+) -> SippCall:
+    """A citizen (or a centre, by ``local_ip``) calls ``service`` and stays on the line through
+    the greeting and ring, then ``talk_ms`` more."""
+    return SippCall(
+        workdir=tmp / f"sipp-{caller}-{service}",
+        service=service,
+        caller=caller,
+        target=node.sip_target,
+        pcap=speech["citizen_pcap"],
+        hold_ms=GREETING_AND_RING_MS + talk_ms,
+        local_ip=local_ip,
+    ).start()
+
+
+async def wait_pop(ws: Any, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+        if frame["event"] == "screen_pop":
+            return frame  # type: ignore[no-any-return]

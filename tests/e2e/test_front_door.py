@@ -1,0 +1,164 @@
+"""The front door of DESIGN §1 through real Asterisk: retired numbers inside and after their
+notice window, a specialised line's skill queue with overflow, and 110's hand-over jumping the
+queue. What happened is read from Asterisk's own AMI events, not from the app's log."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.bed import Node
+from tests.e2e.conftest import SPECIALISED_OVERFLOW_S, Peer
+from tests.e2e.helpers import api, citizen_call, start_agent
+from tests.e2e.peers.ami_observer import AmiObserver
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_retired_number_inside_window_plays_notice_then_queues_with_its_category(
+    node: Node, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    caller = "13800000021"
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        async with AmiObserver(*node.ami_login()) as ami:
+            call = citizen_call(
+                node, speech, tmp_path, talk_ms=12000, service="12369", caller=caller
+            )
+            played = await ami.wait_for(
+                "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum=caller
+            )
+            assert played.fields["Prompt"] == "notice-12369"
+            assert played.fields["Status"] == "SUCCESS"
+            uid = played.fields["Uniqueid"]
+            joined = await ami.wait_for("QueueCallerJoin", 10, Uniqueid=uid)
+            assert joined.fields["Queue"] == "main"
+            assert joined.at >= played.at  # the notice comes before the queue
+            connect = await ami.wait_for("AgentConnect", 30, Uniqueid=uid)
+            assert connect.fields["ChanVariable[HOTLINE_CATEGORY]"] == "生态环境"
+            await asyncio.to_thread(call.wait, 60)
+        ticket_id = int(connect.fields["ChanVariable[TICKET_ID]"])
+        ticket = api(node, f"/api/tickets/{ticket_id}")
+        assert (ticket["category"], ticket["dialled"], ticket["source"]) == (
+            "生态环境",
+            "12369",
+            "phone:12369",
+        )
+        assert ticket["calls"][0]["route"] == "notice"
+    finally:
+        agent.stop()
+
+
+async def test_retired_number_after_window_stops_and_hangs_up(
+    node: Node, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    caller = "13800000022"
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        async with AmiObserver(*node.ami_login()) as ami:
+            call = citizen_call(
+                node, speech, tmp_path, talk_ms=12000, service="12328", caller=caller
+            )
+            played = await ami.wait_for(
+                "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum=caller
+            )
+            assert (played.fields["Prompt"], played.fields["Status"]) == (
+                "stopped-12328",
+                "SUCCESS",
+            )
+            uid = played.fields["Uniqueid"]
+            hangup = await ami.wait_for("Hangup", 10, Uniqueid=uid)
+            assert hangup.fields["Cause"] == "16"  # Asterisk hung up: normal clearing
+            await asyncio.sleep(1)
+            assert not [
+                e
+                for e in ami.events
+                if e.name in ("QueueCallerJoin", "AgentCalled") and e.fields.get("Uniqueid") == uid
+            ]
+            await asyncio.to_thread(call.wait, 30)
+        (rec,) = api(node, f"/api/calls?caller={caller}")
+        assert (rec["route"], rec["ticket_id"], rec["prompt"]) == ("stopped", None, "stopped-12328")
+    finally:
+        agent.stop()
+
+
+async def test_specialised_line_offers_the_skilled_agent_first(
+    node: Node, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    caller = "13800000023"
+    agents = [start_agent(node, a, speech, tmp_path) for a in ("1001", "1002")]
+    try:
+        async with AmiObserver(*node.ami_login()) as ami:
+            call = citizen_call(
+                node, speech, tmp_path, talk_ms=2000, service="12329", caller=caller
+            )
+            played = await ami.wait_for(
+                "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum=caller
+            )
+            assert played.fields["Prompt"] == "greeting-12329"
+            joined = await ami.wait_for("QueueCallerJoin", 10, CallerIDNum=caller)
+            assert joined.fields["Queue"] == "gjj"
+            first = await ami.wait_for("AgentCalled", 10, CallerIDNum=caller)
+            assert first.fields["MemberName"] == "1002"  # the 公积金 agent
+            connect = await ami.wait_for("AgentConnect", 10, CallerIDNum=caller)
+            assert connect.fields["MemberName"] == "1002"
+            await asyncio.to_thread(call.wait, 60)
+    finally:
+        for a in agents:
+            a.stop()
+
+
+async def test_specialised_line_overflows_to_other_agents_after_the_wait(
+    node: Node, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    """The skilled agent (1002) is not logged in: only after the overflow wait may 1001
+    take the call."""
+    caller = "13800000024"
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        async with AmiObserver(*node.ami_login()) as ami:
+            call = citizen_call(
+                node,
+                speech,
+                tmp_path,
+                talk_ms=2000 + 1000 * SPECIALISED_OVERFLOW_S,
+                service="12329",
+                caller=caller,
+            )
+            joined = await ami.wait_for("QueueCallerJoin", 30, CallerIDNum=caller)
+            called = await ami.wait_for("AgentCalled", 30, CallerIDNum=caller)
+            assert called.fields["MemberName"] == "1001"
+            waited = called.at - joined.at
+            assert waited >= SPECIALISED_OVERFLOW_S - 0.5, f"overflowed after {waited:.1f} s"
+            await ami.wait_for("AgentConnect", 10, CallerIDNum=caller)
+            await asyncio.to_thread(call.wait, 60)
+    finally:
+        agent.stop()
+
+
+async def test_handover_from_110_jumps_ahead_of_waiting_callers(
+    node: Node, speech: dict[str, Path], peers: dict[str, Peer], tmp_path: Path
+) -> None:
+    ordinary = "13800000025"
+    async with AmiObserver(*node.ami_login()) as ami:
+        # No agent logged in: the ordinary caller waits at position 1.
+        first = citizen_call(node, speech, tmp_path, talk_ms=40000, caller=ordinary)
+        await ami.wait_for("QueueCallerJoin", 30, CallerIDNum=ordinary)
+        handover = citizen_call(
+            node, speech, tmp_path, talk_ms=20000, caller="110", local_ip=peers["110"].host
+        )
+        joined = await ami.wait_for("QueueCallerJoin", 30, CallerIDNum="110")
+        assert joined.fields["Position"] == "1", "the 110 hand-over did not go first"
+        assert joined.fields["Count"] == "2"
+        agent = start_agent(node, "1001", speech, tmp_path)
+        try:
+            connect = await ami.wait_for("AgentConnect", 30)
+            assert connect.fields["CallerIDNum"] == "110"
+        finally:
+            agent.stop()
+            first.stop()
+            handover.stop()
+    ticket = api(node, f"/api/tickets/{connect.fields['ChanVariable[TICKET_ID]']}")
+    assert ticket["source"] == "handover:110"
