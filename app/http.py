@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
 
+from app.missed import MissedCallError
 from app.models import TicketState
 from app.runtime import Runtime
+from app.transfers import TransferError
+from cti import AmiError
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -75,6 +78,56 @@ class CallOut(BaseModel):
     prompt_status: str | None
 
 
+class TransferOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    call_id: str
+    ticket_id: int | None
+    agent_id: str | None
+    target: str
+    mode: str
+    outcome: str
+    reason: str | None
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class TransferIn(BaseModel):
+    target: str = Field(pattern=r"^[0-9]{3,11}$", description="centre number: 110, 119, 12366 …")
+    mode: Literal["attended", "threeway", "blind"] = "attended"
+
+
+class MissedCallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    call_id: str
+    caller: str
+    dialled: str
+    at: datetime
+    wait_seconds: int | None
+    state: str
+    claimed_by: str | None
+    claimed_at: datetime | None
+    closed_at: datetime | None
+    cleared_by_call: str | None
+
+
+class AgentIn(BaseModel):
+    agent_id: str = Field(pattern=r"^[0-9]{3,6}$")
+
+
+class NumberDayOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    number: str
+    name: str
+    kind: str
+    offered: int
+    answered: int
+    abandoned: int
+    unanswered: int
+    notice_played: int
+
+
 class TicketOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -90,6 +143,7 @@ class TicketOut(BaseModel):
     updated_at: datetime
     transitions: list[TransitionOut]
     calls: list[CallOut]
+    transfers: list[TransferOut]
 
 
 public = APIRouter()
@@ -118,6 +172,62 @@ async def list_calls(
     since: datetime | None = None,
 ) -> Any:
     return await rt.tickets.list_calls(limit=limit, caller=caller, since=since)
+
+
+@api.post("/calls/{call_id}/transfers", response_model=TransferOut, status_code=201)
+async def start_transfer(call_id: str, body: TransferIn, rt: RuntimeDep) -> Any:
+    """Hand the agent's call to another centre: attended (consult first), threeway (all
+    three talk), or blind."""
+    try:
+        return await rt.transfers.start(call_id, body.target, body.mode)
+    except TransferError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+@api.post("/transfers/{transfer_id}/{action}", response_model=TransferOut)
+async def finish_transfer(
+    transfer_id: int, action: Literal["complete", "cancel"], rt: RuntimeDep
+) -> Any:
+    try:
+        return await rt.transfers.finish(transfer_id, action)
+    except TransferError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+@api.get("/missed-calls", response_model=list[MissedCallOut])
+async def list_missed_calls(
+    rt: RuntimeDep,
+    state: Annotated[Literal["open", "claimed", "done", "cleared"] | None, Query()] = "open",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    return await rt.missed.list(state=state, limit=limit)
+
+
+@api.post("/missed-calls/{entry_id}/{action}", response_model=MissedCallOut)
+async def work_missed_call(
+    entry_id: int, action: Literal["claim", "complete", "call"], body: AgentIn, rt: RuntimeDep
+) -> Any:
+    """claim it, complete it, or call the citizen back (the agent's phone rings first)."""
+    try:
+        if action == "complete":
+            return await rt.missed.complete(entry_id, body.agent_id)
+        entry = await rt.missed.claim(entry_id, body.agent_id)
+        if action == "call":
+            await rt.control.click_to_call(
+                body.agent_id, entry.caller, {"HOTLINE_MISSED_ID": str(entry.id)}
+            )
+        return entry
+    except MissedCallError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except AmiError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Asterisk: {exc}") from exc
+
+
+@api.get("/stats/numbers", response_model=list[NumberDayOut])
+async def number_stats(rt: RuntimeDep, day: date | None = None) -> Any:
+    """Calls per service number on one local day (default today): offered, answered,
+    abandoned, unanswered, notices played."""
+    return await rt.stats.day(day or datetime.now(rt.tz).date())
 
 
 @public.websocket("/ws/agents/{agent_id}")

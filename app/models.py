@@ -76,6 +76,7 @@ class Ticket(Base):
     transitions: Mapped[list[TicketTransition]] = relationship(
         back_populates="ticket", order_by="TicketTransition.id"
     )
+    transfers: Mapped[list[Transfer]] = relationship(order_by="Transfer.id", viewonly=True)
 
 
 class TicketTransition(Base):

@@ -17,20 +17,20 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.missed import MissedCalls
+from app.stats import NumberStats
 from app.tickets import TicketService
+from app.transfers import Transfers
 from app.ws import AgentHub
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import (
-    AgentConnected,
     AmiLinkChanged,
-    CallerAbandoned,
-    ChannelHungUp,
-    PromptPlayed,
+    Event,
     ScreenPop,
 )
 from core.settings import Settings
-from cti import AmiConnection, AmiEvent, AmiLoginError, AmiUnavailable, CallTracker
+from cti import AmiConnection, AmiEvent, AmiLoginError, AmiUnavailable, CallControl, CallTracker
 from ivr.numberplan import PlanFile
 from ivr.routes import build_routes
 from ivr.server import FastAgiServer
@@ -55,6 +55,12 @@ class Runtime:
         self.ami_events: asyncio.Queue[AmiEvent] = asyncio.Queue(maxsize=100_000)
         self.ami = AmiConnection.from_settings(settings.ami, self.ami_events, self._on_ami_link)
         self.tracker = CallTracker(self.bus, settings.node_id)
+        self.tz = zoneinfo.ZoneInfo(settings.timezone)
+        sessions = session_factory(self.engine)
+        self.control = CallControl(self.ami)
+        self.transfers = Transfers(sessions, self.control, self.plan)
+        self.missed = MissedCalls(sessions)
+        self.stats = NumberStats(sessions, self.plan, self.tz)
         self._tracker_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self.ami_connected = False
@@ -65,10 +71,7 @@ class Runtime:
 
     def _wire(self) -> None:
         b, t = self.bus, self.tickets
-        b.subscribe(AgentConnected, t.on_agent_connected, name="tickets.agent_connected")
-        b.subscribe(CallerAbandoned, t.on_abandoned, name="tickets.abandoned")
-        b.subscribe(ChannelHungUp, t.on_hangup, name="tickets.hangup")
-        b.subscribe(PromptPlayed, t.on_prompt_played, name="tickets.prompt_played")
+        b.subscribe(Event, t.on_call_event, name="tickets.call_events")
         b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
 
     async def start(self) -> None:

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from app.missed import clear_missed, record_missed
 from app.models import Agent, Call, Ticket, TicketState, TicketTransition, Transfer
 from core.bus import Bus
 from core.events import (
     AgentConnected,
     CallerAbandoned,
     ChannelHungUp,
+    Event,
     PromptPlayed,
     ScreenPop,
     TicketSummary,
@@ -66,6 +68,11 @@ def transition(
         )
     )
     ticket.state = to
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; ours are all stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def call_key(node_id: str, uniqueid: str) -> str:
@@ -172,6 +179,21 @@ class TicketService:
 
     # --- CTI facts ---------------------------------------------------------------------------
 
+    async def on_call_event(self, event: Event) -> None:
+        """The one subscriber for call facts, so they are applied in the order Asterisk sent
+        them (an abandon before the hangup that follows it)."""
+        match event:
+            case AgentConnected():
+                await self.on_agent_connected(event)
+            case CallerAbandoned():
+                await self.on_abandoned(event)
+            case PromptPlayed():
+                await self.on_prompt_played(event)
+            case ChannelHungUp():
+                await self.on_hangup(event)
+            case _:
+                pass
+
     async def on_agent_connected(self, event: AgentConnected) -> None:
         """Link call and draft to the agent, then pop the ticket on the agent's screen."""
         key = call_key(event.node_id, event.uniqueid)
@@ -205,11 +227,13 @@ class TicketService:
                 await session.flush()
             ticket = found
             call.agent_id = event.agent_id
+            call.agent_channel = event.agent_channel
             call.queue = event.queue
             call.answered_at = event.at
             call.hold_seconds = event.hold_seconds
             call.outcome = "answered"
             ticket.agent_id = event.agent_id
+            await clear_missed(session, call.caller, by_call=key)
             earlier = await self._earlier_tickets(session, ticket.caller, ticket.id)
             pop = ScreenPop(
                 agent_id=event.agent_id,
@@ -252,6 +276,7 @@ class TicketService:
             if call is not None:
                 call.outcome = "abandoned"
                 call.hold_seconds = event.hold_seconds
+                record_missed(session, call, event.hold_seconds)
 
     async def on_prompt_played(self, event: PromptPlayed) -> None:
         async with self._sessions.begin() as session:
@@ -265,7 +290,12 @@ class TicketService:
             call = await session.get(Call, call_key(event.node_id, event.uniqueid))
             if call is not None and call.ended_at is None:
                 call.ended_at = event.at
-                call.outcome = call.outcome or "unanswered"
+                if call.outcome is None:
+                    # Hung up before the queue (during the greeting or notice): still owed a
+                    # call-back, unless the number is cancelled.
+                    call.outcome = "unanswered"
+                    waited = int((event.at - as_utc(call.started_at)).total_seconds())
+                    record_missed(session, call, waited)
 
     # --- queries for the API ---------------------------------------------------------------
 
@@ -274,7 +304,11 @@ class TicketService:
             return await session.get(
                 Ticket,
                 ticket_id,
-                options=[selectinload(Ticket.transitions), selectinload(Ticket.calls)],
+                options=[
+                    selectinload(Ticket.transitions),
+                    selectinload(Ticket.calls),
+                    selectinload(Ticket.transfers),
+                ],
             )
 
     async def list_calls(

@@ -54,6 +54,7 @@ class SipSettings(BaseModel):
     # Source address of the carrier trunk (inbound DIDs); agents must not share it, because
     # PJSIP identifies by IP first and would take an agent's REGISTER for the carrier.
     carrier_address: str = "127.0.0.2"
+    carrier_port: Port = 5060  # where outbound calls (callbacks, click-to-call) are sent
     rtp_start: Port = 20000
     rtp_end: Port = 20999
     # Ends calls whose peer vanished without a BYE (seen piling up under load otherwise).

@@ -58,6 +58,7 @@ from cti.connection import (
     AmiUnavailable,
     LinkCallback,
 )
+from cti.control import CallControl
 from cti.tracker import CallTracker, parse_ticket_id
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "AmiUnavailable",
     "BridgeEnter",
     "BridgeLeave",
+    "CallControl",
     "CallTracker",
     "ChannelEvent",
     "ChannelSnapshot",

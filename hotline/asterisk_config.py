@@ -165,6 +165,11 @@ bind={sip.bind}:{sip.port}
 """
     files["generated/pjsip_carrier.conf"] = f"""rtp_timeout={sip.rtp_timeout_seconds}
 rtp_timeout_hold={sip.rtp_timeout_seconds * 5}
+aors=carrier
+
+[carrier]
+type=aor
+contact=sip:{sip.carrier_address}:{sip.carrier_port}
 
 [carrier-identify]
 type=identify
@@ -192,6 +197,7 @@ FASTAGI=agi://{settings.agi.host}:{settings.agi.port}
 AGI_ENABLED=yes
 PROMPTS={inner}/prompts
 NODE_ID={settings.node_id}
+HOTLINE_NUMBER=12345
 QUEUE_MAIN={settings.queue.name}
 QUEUE_MAX_WAIT=
 """

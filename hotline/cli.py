@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     inst.add_argument("--no-root", action="store_true", help="skip building the Asterisk root")
     sub.add_parser("up", help="start Asterisk and the app; print where everything is")
     sub.add_parser("down", help="stop what `up` started (by pid)")
+    sub.add_parser(
+        "reload", help="apply an edited number plan / settings to the running node (no call drops)"
+    )
     st = sub.add_parser("status", help="print the runtime description (JSON) and health")
     st.add_argument("--brief", action="store_true", help="one line per process")
     ast = sub.add_parser("asterisk", help="the node's Asterisk")
@@ -64,6 +67,9 @@ def run(argv: list[str]) -> int:
         print("installed; start the node with: hotline up")
     elif args.cmd == "up":
         print(service.summary(service.up(config)))
+    elif args.cmd == "reload":
+        service.reload(config)
+        print("reloaded: prompts, Asterisk configuration; the app reads the plan on the next call")
     elif args.cmd == "down":
         stopped = service.down(config)
         print("stopped " + ", ".join(stopped) if stopped else "nothing was running")

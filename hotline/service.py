@@ -77,6 +77,13 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
         )
     if ensure_plan(settings):
         print(f"number plan {settings.number_plan_file} (from numberplan.example.toml: edit it)")
+    _prompts(settings, ctl)
+    upgrade(settings.db_url)
+    print(f"database ready: {settings.db_url}")
+    return settings
+
+
+def _prompts(settings: Settings, ctl: AsteriskControl) -> None:
     plan = load_plan(settings)
     render_prompts(
         ctl.instance.prompts,
@@ -85,9 +92,19 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
         plan.prompts(),
     )
     print(f"prompts in {ctl.instance.prompts}")
-    upgrade(settings.db_url)
-    print(f"database ready: {settings.db_url}")
-    return settings
+
+
+def reload(config_path: Path) -> None:
+    """Apply an edited number plan or settings to a running node without dropping calls:
+    new prompts, re-rendered Asterisk configuration, ``core reload``. The app re-reads the
+    number plan file by itself on the next call."""
+    settings = load_settings(config_path)
+    ctl = AsteriskControl(settings)
+    load_plan(settings)  # refuse a broken plan before touching anything
+    _prompts(settings, ctl)
+    if ctl.pid() is None:
+        raise SetupError("Asterisk is not running: start it with `hotline up`")
+    ctl.reload()
 
 
 def _app_pid_file(settings: Settings) -> Path:

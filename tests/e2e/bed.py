@@ -117,6 +117,7 @@ instance = "{name}-{os.getpid()}"
 
 [sip]
 port = {free_port(socket.SOCK_DGRAM)}
+carrier_port = {free_port(socket.SOCK_DGRAM)}
 rtp_start = {rtp}
 rtp_end = {rtp + 199}
 

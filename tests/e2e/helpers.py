@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,12 @@ def api(node: Node, path: str, method: str = "GET", body: Any = None) -> Any:
         method=method,
         headers={"Authorization": f"Bearer {node.token}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        exc.msg = f"{exc.msg}: {exc.read().decode(errors='replace')}"  # show the API's reason
+        raise
 
 
 def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> BaresipAgent:
@@ -76,3 +81,9 @@ async def wait_pop(ws: Any, timeout: float) -> dict[str, Any]:
         frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
         if frame["event"] == "screen_pop":
             return frame  # type: ignore[no-any-return]
+
+
+def end_all_calls(node: Node) -> None:
+    """Test clean-up: a killed SIPp sends no BYE, so ask Asterisk to end every channel left,
+    so no leftover caller waits in a queue for the next test's agent."""
+    node.cli("channel request hangup all")

@@ -5,13 +5,14 @@ queue. What happened is read from Asterisk's own AMI events, not from the app's 
 from __future__ import annotations
 
 import asyncio
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.bed import Node
+from tests.e2e.bed import Node, hotline
 from tests.e2e.conftest import SPECIALISED_OVERFLOW_S, Peer
-from tests.e2e.helpers import api, citizen_call, start_agent
+from tests.e2e.helpers import api, citizen_call, end_all_calls, start_agent
 from tests.e2e.peers.ami_observer import AmiObserver
 
 pytestmark = pytest.mark.e2e
@@ -160,5 +161,58 @@ async def test_handover_from_110_jumps_ahead_of_waiting_callers(
             agent.stop()
             first.stop()
             handover.stop()
+            end_all_calls(node)
     ticket = api(node, f"/api/tickets/{connect.fields['ChanVariable[TICKET_ID]']}")
     assert ticket["source"] == "handover:110"
+
+
+async def test_reload_applies_a_new_number_without_dropping_calls(
+    node: Node, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    """While a citizen talks to an agent, the operator adds a retired number and reloads: the
+    call stays up and the new number plays its notice at once."""
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        async with AmiObserver(*node.ami_login()) as ami:
+            ongoing = citizen_call(node, speech, tmp_path, talk_ms=60_000, caller="13800000026")
+            connect = await ami.wait_for("AgentConnect", 40, CallerIDNum="13800000026")
+            plan = node.workdir / "numberplan.toml"
+            today = date.today()
+            plan.write_text(
+                plan.read_text()
+                + f"""
+[[retired]]
+number = "12399"
+name = "测试热线"
+category = "测试"
+window_start = {today - timedelta(days=1)}
+"""
+            )
+            hotline(node.config, "reload")
+            await asyncio.sleep(1)
+            assert connect.fields["Channel"] in node.cli("core show channels concise")
+            assert not [
+                e
+                for e in ami.named("Hangup")
+                if e.fields.get("Uniqueid") == connect.fields["Uniqueid"]
+            ]
+            ongoing.stop()
+            new = citizen_call(
+                node, speech, tmp_path, talk_ms=12000, service="12399", caller="13800000027"
+            )
+            played = await ami.wait_for(
+                "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum="13800000027"
+            )
+            assert (played.fields["Prompt"], played.fields["Status"]) == ("notice-12399", "SUCCESS")
+            new.stop()
+    finally:
+        agent.stop()
+        end_all_calls(node)
+
+
+async def test_per_number_statistics_count_what_happened(node: Node) -> None:
+    rows = {r["number"]: r for r in api(node, "/api/stats/numbers")}
+    assert rows["12369"]["kind"] == "retired" and rows["12369"]["offered"] >= 1
+    assert rows["12369"]["notice_played"] >= 1 and rows["12369"]["answered"] >= 1
+    assert rows["12328"]["notice_played"] >= 1  # the stop notice
+    assert rows["12329"]["kind"] == "specialised" and rows["12329"]["answered"] >= 2

@@ -327,6 +327,7 @@ def test_package_exports() -> None:
         "ami_events",
         "connection",
         "tracker",
+        "control",
     }
     assert public == set(cti.__all__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -14,37 +13,8 @@ from app.models import Ticket, TicketState, TicketTransition
 from app.tickets import ALLOWED, InvalidTransition, TicketService, transition
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
-from core.events import AgentConnected, CallerAbandoned, ChannelHungUp, ScreenPop
-from ivr.ports import InboundCall
-
-NODE = "n1"
-
-
-def inbound(uid: str, caller: str | None = "13800000001", **route: Any) -> InboundCall:
-    values: dict[str, Any] = {"dialled": "12345", **route}
-    return InboundCall(
-        uniqueid=uid,
-        linkedid=uid,
-        channel=f"PJSIP/carrier-{uid}",
-        caller=caller,
-        caller_name=None,
-        **values,
-    )
-
-
-def connected(uid: str, ticket_id: int | None, caller: str = "13800000001") -> AgentConnected:
-    return AgentConnected(
-        node_id=NODE,
-        uniqueid=uid,
-        linkedid=uid,
-        queue="main",
-        agent_id="1001",
-        agent_channel="PJSIP/1001-00000001",
-        caller=caller,
-        dialled="12345",
-        hold_seconds=7,
-        ticket_id=ticket_id,
-    )
+from core.events import CallerAbandoned, ChannelHungUp, ScreenPop
+from tests.unit.call_events import NODE, connected, inbound
 
 
 class Pops:

@@ -90,16 +90,32 @@ class AmiObserver:
                 self.events.append(ObservedEvent(time.monotonic(), fields))
                 self._changed.set()
 
-    async def wait_for(self, name: str, timeout: float, **match: str) -> ObservedEvent:
+    async def wait_for(
+        self,
+        name: str,
+        timeout: float,
+        prefix: dict[str, str] | None = None,
+        after: ObservedEvent | None = None,
+        **match: str,
+    ) -> ObservedEvent:
+        """The first event ``name`` (later than ``after``) whose fields equal ``match`` and
+        start with ``prefix``."""
         deadline = time.monotonic() + timeout
+        starts = prefix or {}
         while True:
             for ev in self.events:
-                if ev.name == name and all(ev.fields.get(k) == v for k, v in match.items()):
+                if after is not None and ev.at <= after.at:
+                    continue
+                if (
+                    ev.name == name
+                    and all(ev.fields.get(k) == v for k, v in match.items())
+                    and all(ev.fields.get(k, "").startswith(v) for k, v in starts.items())
+                ):
                     return ev
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 seen = sorted({e.name for e in self.events})
-                raise TimeoutError(f"no AMI {name} {match} within {timeout} s; saw {seen}")
+                raise TimeoutError(f"no AMI {name} {match} {starts} within {timeout} s; saw {seen}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)

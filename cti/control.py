@@ -1,0 +1,101 @@
+"""Call control over AMI: what an agent's desk (or the app on its behalf) asks Asterisk to do.
+
+Each method is one AMI action with the exact fields Asterisk 22 expects; errors come back as
+``AmiActionError`` (Asterisk refused) or ``AmiUnavailable`` (no link). Transfers need the
+agent's channel (from ``AgentConnected.agent_channel``): attended transfer and its cancel act
+on it, three-way brings the centre into the agent's bridge, completion hangs the agent up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from cti.connection import AmiResponse
+
+log = logging.getLogger(__name__)
+
+TRANSFER_CONTEXT = "hotline-transfer"
+CALLOUT_CONTEXT = "hotline-callout"
+
+
+class ActionSender(Protocol):
+    """The one thing control needs from the AMI connection."""
+
+    async def send_action(self, action: Mapping[str, str | Sequence[str]]) -> AmiResponse: ...
+
+
+class CallControl:
+    def __init__(self, ami: ActionSender, hotline_number: str = "12345") -> None:
+        self._ami = ami
+        self._number = hotline_number
+
+    async def attended_transfer(self, agent_channel: str, target: str) -> AmiResponse:
+        """Consult ``target`` (119 …): the citizen waits with music while the agent talks."""
+        return await self._ami.send_action(
+            {
+                "Action": "Atxfer",
+                "Channel": agent_channel,
+                "Exten": target,
+                "Context": TRANSFER_CONTEXT,
+            }
+        )
+
+    async def cancel_attended_transfer(self, agent_channel: str) -> AmiResponse:
+        """Drop the consulted centre; the agent is back with the citizen."""
+        return await self._ami.send_action({"Action": "CancelAtxfer", "Channel": agent_channel})
+
+    async def complete_attended_transfer(self, agent_channel: str) -> AmiResponse:
+        """The agent leaves: Asterisk joins the citizen with the consulted centre."""
+        return await self.hangup(agent_channel)
+
+    async def blind_transfer(self, agent_channel: str, target: str) -> AmiResponse:
+        """Send the agent's caller to ``target`` without consulting first."""
+        return await self._ami.send_action(
+            {
+                "Action": "BlindTransfer",
+                "Channel": agent_channel,
+                "Exten": target,
+                "Context": TRANSFER_CONTEXT,
+            }
+        )
+
+    async def three_way(
+        self, agent_channel: str, target: str, endpoint: str, ring_seconds: int = 30
+    ) -> AmiResponse:
+        """Call ``target`` and, once it answers, add it to the agent's bridge: citizen, agent
+        and centre talk together; the agent may leave later."""
+        return await self._ami.send_action(
+            {
+                "Action": "Originate",
+                "Channel": f"PJSIP/{target}@{endpoint}",
+                "Application": "BridgeAdd",
+                "Data": agent_channel,
+                "CallerID": f"{self._number} <{self._number}>",
+                "Timeout": str(ring_seconds * 1000),
+                "Async": "true",
+            }
+        )
+
+    async def click_to_call(
+        self, agent_id: str, number: str, variables: Mapping[str, str], ring_seconds: int = 30
+    ) -> AmiResponse:
+        """Ring the agent's phone first; when the agent answers, dial the citizen."""
+        return await self._ami.send_action(
+            {
+                "Action": "Originate",
+                "Channel": f"PJSIP/{agent_id}",
+                "Context": CALLOUT_CONTEXT,
+                "Exten": number,
+                "Priority": "1",
+                # What the agent's phone shows; the citizen sees the hotline's number.
+                "CallerID": f"回拨 <{number}>",
+                "Timeout": str(ring_seconds * 1000),
+                "Async": "true",
+                "Variable": [f"{k}={v}" for k, v in variables.items()],
+            }
+        )
+
+    async def hangup(self, channel: str) -> AmiResponse:
+        return await self._ami.send_action({"Action": "Hangup", "Channel": channel})
