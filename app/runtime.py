@@ -26,6 +26,7 @@ from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import (
     AmiLinkChanged,
+    CentreJoined,
     Event,
     ScreenPop,
 )
@@ -72,6 +73,7 @@ class Runtime:
     def _wire(self) -> None:
         b, t = self.bus, self.tickets
         b.subscribe(Event, t.on_call_event, name="tickets.call_events")
+        b.subscribe(CentreJoined, self.transfers.on_centre_joined, name="transfers.joined")
         b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
 
     async def start(self) -> None:

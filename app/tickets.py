@@ -24,6 +24,7 @@ from core.events import (
     CallerAbandoned,
     ChannelHungUp,
     Event,
+    HandoverResult,
     PromptPlayed,
     ScreenPop,
     TicketSummary,
@@ -191,6 +192,8 @@ class TicketService:
                 await self.on_prompt_played(event)
             case ChannelHungUp():
                 await self.on_hangup(event)
+            case HandoverResult():
+                await self.on_handover_result(event)
             case _:
                 pass
 
@@ -277,6 +280,22 @@ class TicketService:
                 call.outcome = "abandoned"
                 call.hold_seconds = event.hold_seconds
                 record_missed(session, call, event.hold_seconds)
+
+    async def on_handover_result(self, event: HandoverResult) -> None:
+        """A direct call to the sub-centre: did its seats answer?"""
+        key = call_key(event.node_id, event.uniqueid)
+        async with self._sessions.begin() as session:
+            row = await session.scalar(
+                select(Transfer).where(
+                    Transfer.call_id == key,
+                    Transfer.target == event.target,
+                    Transfer.outcome == "pending",
+                )
+            )
+            if row is not None:
+                row.outcome = "completed" if event.status == "ANSWER" else "failed"
+                row.reason = None if event.status == "ANSWER" else f"DIALSTATUS {event.status}"
+                row.ended_at = event.at
 
     async def on_prompt_played(self, event: PromptPlayed) -> None:
         async with self._sessions.begin() as session:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Call, Transfer
-from core.events import utcnow
+from core.events import CentreJoined, utcnow
 from cti import AmiError, CallControl
 from ivr.numberplan import NumberPlan
 
@@ -52,7 +53,7 @@ class Transfers:
                 await self._control.attended_transfer(agent_channel, target)
                 outcome = "consulting"
             elif mode == "threeway":
-                await self._control.three_way(agent_channel, target, peer.endpoint)
+                await self._control.three_way(agent_channel, target, peer.endpoint, call_id)
                 outcome = "joining"
             else:
                 await self._control.blind_transfer(agent_channel, target)
@@ -77,6 +78,19 @@ class Transfers:
         if failure:
             raise TransferError(f"Asterisk refused the transfer: {failure}")
         return row
+
+    async def on_centre_joined(self, event: CentreJoined) -> None:
+        """The centre of a three-way call answered and is in the citizen's bridge."""
+        async with self._sessions.begin() as session:
+            row = await session.scalar(
+                select(Transfer).where(
+                    Transfer.call_id == event.call_id,
+                    Transfer.target == event.target,
+                    Transfer.outcome == "joining",
+                )
+            )
+            if row is not None:
+                row.outcome, row.ended_at = "completed", event.at
 
     async def finish(self, transfer_id: int, action: Literal["complete", "cancel"]) -> Transfer:
         async with self._sessions() as session:

@@ -139,6 +139,28 @@ class PromptPlayed(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverResult(Event):
+    """Asterisk dialled a centre for a call (sub-centre or emergency) and got this status."""
+
+    name: ClassVar[str] = "call.handover_result"
+    node_id: str
+    uniqueid: str
+    target: str
+    status: str  # DIALSTATUS: ANSWER, BUSY, NOANSWER, CONGESTION, CHANUNAVAIL …
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CentreJoined(Event):
+    """A centre's channel (PJSIP/peer-<number>-…) entered the bridge of one of our calls."""
+
+    name: ClassVar[str] = "call.centre_joined"
+    node_id: str
+    call_id: str
+    target: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AmiLinkChanged(Event):
     """The AMI link to an Asterisk node went up or down."""
 

@@ -195,6 +195,16 @@ class PromptPlayed(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverDialled(ChannelEvent):
+    """``UserEvent(HotlineHandover,…)`` after the dialplan dialled a centre for this channel:
+    DIALSTATUS says whether the centre answered (ANSWER, BUSY, NOANSWER, …)."""
+
+    event_name: ClassVar[str] = "UserEvent"
+    target: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FullyBooted(AmiEvent):
     """Asterisk finished starting (also sent right after each login)."""
 
@@ -337,6 +347,16 @@ def _agent_complete(f: _Fields) -> AgentComplete:
     )
 
 
+def _user_event(f: _Fields) -> AmiEvent | None:
+    """Our dialplan's own events; any other UserEvent is not ours to read."""
+    kind = f.optional("UserEvent")
+    if kind == "HotlinePrompt":
+        return PromptPlayed(**f.channel(), prompt=f.text("Prompt"), status=f.optional("Status"))
+    if kind == "HotlineHandover":
+        return HandoverDialled(**f.channel(), target=f.text("Target"), status=f.optional("Status"))
+    return None
+
+
 _PARSERS: dict[str, Callable[[_Fields], AmiEvent | None]] = {
     "newchannel": lambda f: Newchannel(**f.channel()),
     "hangup": lambda f: Hangup(
@@ -380,11 +400,7 @@ _PARSERS: dict[str, Callable[[_Fields], AmiEvent | None]] = {
         bridge_type=f.optional("BridgeType"),
         bridge_num_channels=f.integer("BridgeNumChannels"),
     ),
-    "userevent": lambda f: (
-        PromptPlayed(**f.channel(), prompt=f.text("Prompt"), status=f.optional("Status"))
-        if f.optional("UserEvent") == "HotlinePrompt"
-        else None
-    ),
+    "userevent": _user_event,
     "fullybooted": lambda f: FullyBooted(
         status=f.optional("Status"),
         uptime=f.optional_integer("Uptime"),

@@ -62,7 +62,7 @@ class CallControl:
         )
 
     async def three_way(
-        self, agent_channel: str, target: str, endpoint: str, ring_seconds: int = 30
+        self, agent_channel: str, target: str, endpoint: str, call_id: str, ring_seconds: int = 30
     ) -> AmiResponse:
         """Call ``target`` and, once it answers, add it to the agent's bridge: citizen, agent
         and centre talk together; the agent may leave later."""
@@ -75,6 +75,8 @@ class CallControl:
                 "CallerID": f"{self._number} <{self._number}>",
                 "Timeout": str(ring_seconds * 1000),
                 "Async": "true",
+                # Carried on the centre's AMI events, so its joining is tied to our call.
+                "Variable": f"HOTLINE_CALL_ID={call_id}",
             }
         )
 

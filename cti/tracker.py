@@ -22,7 +22,9 @@ from core.events import (
     AgentRinging,
     CallerAbandoned,
     CallQueued,
+    CentreJoined,
     ChannelHungUp,
+    HandoverResult,
 )
 from core.events import PromptPlayed as PromptPlayedEvent
 from cti.ami_events import (
@@ -30,7 +32,9 @@ from cti.ami_events import (
     AgentComplete,
     AgentConnect,
     AmiEvent,
+    BridgeEnter,
     ChannelEvent,
+    HandoverDialled,
     Hangup,
     PromptPlayed,
     QueueCallerAbandon,
@@ -56,6 +60,11 @@ def parse_ticket_id(value: str | None) -> int | None:
     if not _TICKET_ID.fullmatch(value) or int(value) == 0:
         return None
     return int(value)
+
+
+# Centres' endpoints are named peer-<number> (hotline/numberplan_conf.py).
+PEER_PREFIX = "PJSIP/peer-"
+CALL_ID_VAR = "HOTLINE_CALL_ID"
 
 
 @dataclass(slots=True)
@@ -183,6 +192,27 @@ class CallTracker:
                         node_id=node,
                         uniqueid=event.uniqueid,
                         prompt=event.prompt,
+                        status=event.status,
+                    )
+                )
+            case BridgeEnter() if event.channel.startswith(PEER_PREFIX) and event.chan_var(
+                CALL_ID_VAR
+            ):
+                target = event.channel.removeprefix(PEER_PREFIX).rsplit("-", 1)[0]
+                self._bus.publish(
+                    CentreJoined(
+                        node_id=node,
+                        call_id=event.chan_var(CALL_ID_VAR) or "",
+                        target=target,
+                        channel=event.channel,
+                    )
+                )
+            case HandoverDialled():
+                self._bus.publish(
+                    HandoverResult(
+                        node_id=node,
+                        uniqueid=event.uniqueid,
+                        target=event.target,
                         status=event.status,
                     )
                 )

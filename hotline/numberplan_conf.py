@@ -28,6 +28,9 @@ def extensions(plan: NumberPlan) -> str:
     for peer in plan.transfer_targets():
         lines += [
             f"exten => {peer.number},1,NoOp(transfer to {peer.name})",
+            # Asterisk's word on the hand-over for the ticket, whoever hangs up first.
+            " same => n,Set(HOTLINE_HANDOVER_TARGET=${EXTEN})",
+            " same => n,Set(CHANNEL(hangup_handler_push)=hotline-handover-report,s,1)",
             f" same => n,Dial(PJSIP/{peer.number}@{peer.endpoint},{TRANSFER_RING_SECONDS})",
             " same => n,Hangup()",
         ]

@@ -93,6 +93,11 @@ class Node:
         ami = self.runtime["ami"]
         return ami["host"], ami["port"], ami["username"], self.settings["ami"]["secret"]
 
+    def app_pid(self) -> int:
+        """The app's pid now (``hotline up`` after a kill starts a new process)."""
+        runtime = json.loads(Path(self.runtime["data_dir"], "runtime.json").read_text())
+        return int(runtime["app"]["pid"])
+
     def cli(self, command: str) -> str:
         return hotline(self.config, "asterisk", "cli", command).stdout
 

@@ -104,8 +104,7 @@ async def test_calls_reach_agents_while_the_app_is_down(
 ) -> None:
     """(d) kill -9 the app (FastAGI, AMI client, API): Asterisk still greets and queues the
     caller and the agent still answers; once the app is back, it serves again."""
-    pid = node.runtime["app"]["pid"]
-    os.kill(pid, signal.SIGKILL)
+    os.kill(node.app_pid(), signal.SIGKILL)
     agent = start_agent(node, "1001", speech, tmp_path)
     try:
         async with AmiObserver(*node.ami_login()) as ami:

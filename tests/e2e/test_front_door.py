@@ -5,6 +5,8 @@ queue. What happened is read from Asterisk's own AMI events, not from the app's 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from tests.e2e.bed import Node, hotline
 from tests.e2e.conftest import SPECIALISED_OVERFLOW_S, Peer
 from tests.e2e.helpers import api, citizen_call, end_all_calls, start_agent
 from tests.e2e.peers.ami_observer import AmiObserver
+from tests.e2e.peers.sipp import SippAnswerer
 
 pytestmark = pytest.mark.e2e
 
@@ -216,3 +219,59 @@ async def test_per_number_statistics_count_what_happened(node: Node) -> None:
     assert rows["12369"]["notice_played"] >= 1 and rows["12369"]["answered"] >= 1
     assert rows["12328"]["notice_played"] >= 1  # the stop notice
     assert rows["12329"]["kind"] == "specialised" and rows["12329"]["answered"] >= 2
+
+
+async def test_a_12366_caller_reaches_the_sub_centre_and_the_ticket_keeps_the_handover(
+    node: Node, speech: dict[str, Path], peers: dict[str, Peer], tmp_path: Path
+) -> None:
+    caller = "13800000028"
+    p = peers["12366"]
+    seats = SippAnswerer(tmp_path / "subcentre", "12366", p.host, p.port, hold_ms=4000).start()
+    try:
+        async with AmiObserver(*node.ami_login()) as ami:
+            call = citizen_call(node, speech, tmp_path, talk_ms=0, service="12366", caller=caller)
+            dialled = await ami.wait_for(
+                "UserEvent", 40, UserEvent="HotlineHandover", CallerIDNum=caller
+            )
+            assert (dialled.fields["Target"], dialled.fields["Status"]) == ("12366", "ANSWER")
+            assert not [
+                e for e in ami.named("QueueCallerJoin") if e.fields.get("CallerIDNum") == caller
+            ]
+            call.stop()
+        await asyncio.sleep(0.5)
+        (rec,) = api(node, f"/api/calls?caller={caller}")
+        ticket = api(node, f"/api/tickets/{rec['ticket_id']}")
+        assert (ticket["category"], ticket["dialled"]) == ("税务", "12366")
+        (handover,) = ticket["transfers"]
+        assert (handover["target"], handover["mode"], handover["outcome"]) == (
+            "12366",
+            "direct",
+            "completed",
+        )
+    finally:
+        seats.stop()
+        end_all_calls(node)
+
+
+async def test_every_number_still_reaches_the_main_queue_when_the_app_is_down(
+    node: Node, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    """kill -9 the app: a retired and a specialised number get the 12345 greeting and the
+    main queue — no notice, no skill queue, but never silence."""
+    os.kill(node.app_pid(), signal.SIGKILL)
+    try:
+        async with AmiObserver(*node.ami_login()) as ami:
+            for number, caller in (("12369", "13800000029"), ("12329", "13800000030")):
+                call = citizen_call(
+                    node, speech, tmp_path, talk_ms=3000, service=number, caller=caller
+                )
+                played = await ami.wait_for(
+                    "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum=caller
+                )
+                assert played.fields["Prompt"] == "greeting"
+                joined = await ami.wait_for("QueueCallerJoin", 10, CallerIDNum=caller)
+                assert joined.fields["Queue"] == "main"
+                call.stop()
+    finally:
+        end_all_calls(node)
+        hotline(node.config, "up", timeout=120)

@@ -157,6 +157,13 @@ async def test_three_way_puts_citizen_agent_and_centre_in_one_bridge(
             joined = await centre_leg(call.ami)
             assert joined.fields["BridgeUniqueid"] == call.bridge
             assert joined.fields["BridgeNumChannels"] == "3"
+            for _ in range(30):
+                (rec,) = api(node, "/api/calls?caller=13800000043")
+                handovers = api(node, f"/api/tickets/{rec['ticket_id']}")["transfers"]
+                if handovers and handovers[0]["outcome"] == "completed":
+                    break
+                await asyncio.sleep(0.1)
+            assert [(h["mode"], h["outcome"]) for h in handovers] == [("threeway", "completed")]
     finally:
         fire.stop()
 

@@ -116,6 +116,7 @@ def test_number_plan_is_rendered(rendered: dict[str, str], settings: Settings) -
         assert f"exten => {n},1,Goto(hotline-inbound,${{EXTEN}},1)" in numbers
     assert "exten => 110,1,Goto(hotline-inbound" not in numbers  # not our number
     assert "Dial(PJSIP/119@peer-119,30)" in numbers
+    assert "Set(CHANNEL(hangup_handler_push)=hotline-handover-report,s,1)" in numbers
     assert "Dial(PJSIP/12366@peer-12366,30)" in numbers
     peers = rendered["generated/pjsip_peers.conf"]
     assert "contact=sip:119@192.0.2.119:5060" in peers and "match=192.0.2.119/32" in peers

@@ -19,6 +19,7 @@ from cti.ami_events import (
     BridgeEnter,
     BridgeLeave,
     FullyBooted,
+    HandoverDialled,
     Hangup,
     Newchannel,
     PromptPlayed,
@@ -346,3 +347,8 @@ def test_hotline_prompt_user_event_is_typed_and_other_user_events_ignored() -> N
     assert isinstance(played, PromptPlayed)
     assert (played.prompt, played.status, played.uniqueid) == ("notice-12369", "SUCCESS", "e2e-1.3")
     assert parse_event({**base, "UserEvent": "SomethingElse"}) is None
+    handover = parse_event(
+        {**base, "UserEvent": "HotlineHandover", "Target": "12366", "Status": "ANSWER"}
+    )
+    assert isinstance(handover, HandoverDialled)
+    assert (handover.target, handover.status) == ("12366", "ANSWER")

@@ -16,6 +16,7 @@ from core.events import (
     AgentRinging,
     CallerAbandoned,
     CallQueued,
+    CentreJoined,
     ChannelHungUp,
     Event,
 )
@@ -350,3 +351,27 @@ async def test_replay_of_traffic_recorded_from_our_asterisk_22() -> None:
         AgentCallEnded,
     ]
     assert tracker.active_channels == 0
+
+
+async def test_a_centre_entering_our_call_bridge_is_reported() -> None:
+    bus = RecordingBus()
+    tracker = CallTracker(bus, "e2e")
+    (enter,) = [
+        parse_event(
+            {
+                "Event": "BridgeEnter",
+                "Channel": "PJSIP/peer-119-00000005",
+                "Uniqueid": "e2e-2.9",
+                "Linkedid": "e2e-2.9",
+                "BridgeUniqueid": "b-1",
+                "BridgeNumChannels": "3",
+                "ChanVariable": ["HOTLINE_CALL_ID=e2e:e2e-1.5", "TICKET_ID="],
+            }
+        )
+    ]
+    assert enter is not None
+    await tracker.handle(enter)
+    joined = [e for e in bus.events if isinstance(e, CentreJoined)]
+    assert [(j.call_id, j.target, j.channel) for j in joined] == [
+        ("e2e:e2e-1.5", "119", "PJSIP/peer-119-00000005")
+    ]
