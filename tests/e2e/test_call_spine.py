@@ -42,6 +42,7 @@ async def test_call_reaches_agent_and_pops_ticket(
             pop_at = time.monotonic()
             # (b) the pop reached the agent's browser within 2 s of the agent answering
             assert pop_at - connect.at < 2.0, f"pop came {pop_at - connect.at:.2f} s after answer"
+            print(f"screen pop {1000 * (pop_at - connect.at):.0f} ms after AMI AgentConnect")
             assert pop["agent_id"] == "1001"
             assert pop["caller"] == CALLER
             assert pop["dialled"] == "12345"
