@@ -128,6 +128,50 @@ class NumberDayOut(BaseModel):
     notice_played: int
 
 
+class TranscriptLineOut(BaseModel):
+    speaker: Literal["citizen", "agent"]
+    start: float
+    end: float
+    text: str
+
+
+class TranscriptAlertOut(BaseModel):
+    category: str
+    centre: str | None
+    phrase: str
+    speaker: str | None
+    at: float
+
+
+class TranscriptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    call_id: str
+    text: str
+    lines: list[TranscriptLineOut]
+    alerts: list[TranscriptAlertOut]
+    model: str
+    created_at: datetime
+
+
+class TranscriptionJobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    call_id: str
+    ticket_id: int | None
+    state: str
+    attempts: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TranscriptionJobsOut(BaseModel):
+    enabled: bool
+    counts: dict[str, int]  # jobs per state: the backlog is "queued" + "running"
+    jobs: list[TranscriptionJobOut]
+
+
 class TicketOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -144,6 +188,7 @@ class TicketOut(BaseModel):
     transitions: list[TransitionOut]
     calls: list[CallOut]
     transfers: list[TransferOut]
+    transcripts: list[TranscriptOut] = []
 
 
 public = APIRouter()
@@ -161,7 +206,11 @@ async def get_ticket(ticket_id: int, rt: RuntimeDep) -> Any:
     ticket = await rt.tickets.get_ticket(ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} does not exist")
-    return ticket
+    out = TicketOut.model_validate(ticket)
+    out.transcripts = [
+        TranscriptOut.model_validate(t) for t in await rt.transcription.for_ticket(ticket_id)
+    ]
+    return out
 
 
 @api.get("/calls", response_model=list[CallOut])
@@ -228,6 +277,23 @@ async def number_stats(rt: RuntimeDep, day: date | None = None) -> Any:
     """Calls per service number on one local day (default today): offered, answered,
     abandoned, unanswered, notices played."""
     return await rt.stats.day(day or datetime.now(rt.tz).date())
+
+
+@api.get("/transcription/jobs", response_model=TranscriptionJobsOut)
+async def transcription_jobs(
+    rt: RuntimeDep,
+    state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """Post-call transcription backlog and progress: counts per state and the latest jobs."""
+    return TranscriptionJobsOut(
+        enabled=rt.transcription.enabled,
+        counts=await rt.transcription.backlog(),
+        jobs=[
+            TranscriptionJobOut.model_validate(j)
+            for j in await rt.transcription.list_jobs(state=state, limit=limit)
+        ],
+    )
 
 
 @public.websocket("/ws/agents/{agent_id}")

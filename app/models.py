@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the app: calls, tickets (工单) with their audit trail, agents.
+"""SQLAlchemy models of the app: calls, tickets (工单) with their audit trail, agents, and the
+post-call transcription queue with its transcripts.
 
 Written by the ticket and call services only; the state column of a ticket is changed through
 ``app.tickets`` transitions, never directly.
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.events import utcnow
@@ -166,3 +168,43 @@ class MissedCall(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cleared_by_call: Mapped[str | None] = mapped_column(String(64))
+
+
+class TranscriptionJob(Base):
+    """One call's post-call transcription, queued at hang-up (app.transcripts owns it).
+
+    The unique ``call_id`` is what keeps a call from being transcribed twice; the table is the
+    persistent queue, so jobs survive a restart.
+    """
+
+    __tablename__ = "transcription_jobs"
+    __table_args__ = (Index("ix_transcription_jobs_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # queued → running → done | failed (running → queued again after a failed attempt)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Transcript(Base):
+    """A call's transcript: both legs merged by time, and the keyword alerts heard in it."""
+
+    __tablename__ = "transcripts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)  # "[mm:ss] 市民：…" lines, as the desk shows them
+    # [{speaker: citizen|agent, start, end, text}], seconds from the start of the call
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # [{category, centre, phrase, speaker, at}] (transcription.keywords.Alert)
+    alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    model: Mapped[str] = mapped_column(String(128))
+    seconds: Mapped[float | None] = mapped_column(Float)  # decoding time (both legs)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,8 +1,9 @@
 """The running node: every long-lived part, built from settings and started in order.
 
-Start order: database → bus → ticket service subscriptions → FastAGI server → AMI client
-(with the call tracker as its single event consumer). Stop runs in reverse. AMI being down at
-start is not fatal: calls still flow through Asterisk, and the client keeps reconnecting.
+Start order: database → bus → ticket service subscriptions → transcription worker → FastAGI
+server → AMI client (with the call tracker as its single event consumer). Stop runs in reverse.
+AMI being down at start is not fatal: calls still flow through Asterisk, and the client keeps
+reconnecting. A configured speech model that is not installed is fatal (SettingsError).
 """
 
 from __future__ import annotations
@@ -20,23 +21,39 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.missed import MissedCalls
 from app.stats import NumberStats
 from app.tickets import TicketService
+from app.transcripts import TranscriptionService
 from app.transfers import Transfers
 from app.ws import AgentHub
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import (
     AmiLinkChanged,
+    CallEnded,
     CentreJoined,
     Event,
     ScreenPop,
 )
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from cti import AmiConnection, AmiEvent, AmiLoginError, AmiUnavailable, CallControl, CallTracker
+from hotline.asterisk_config import Instance
 from ivr.numberplan import PlanFile
 from ivr.routes import build_routes
 from ivr.server import FastAgiServer
+from transcription import ModelError, SpeechModel, resolve_model, shared_model
 
 log = logging.getLogger(__name__)
+
+
+def _speech_model(settings: Settings) -> SpeechModel | None:
+    """The configured Vosk model (loaded lazily, on the first job), or None: transcription off.
+    A configured but missing model stops start-up, with the command that installs it."""
+    name = settings.transcription.model
+    if name is None:
+        return None
+    try:
+        return shared_model(resolve_model(name, settings.models_dir))
+    except ModelError as exc:
+        raise SettingsError(f"transcription.model: {exc}") from exc
 
 
 class Runtime:
@@ -62,6 +79,14 @@ class Runtime:
         self.transfers = Transfers(sessions, self.control, self.plan)
         self.missed = MissedCalls(sessions)
         self.stats = NumberStats(sessions, self.plan, self.tz)
+        self.transcription = TranscriptionService(
+            sessions,
+            self.bus,
+            Instance.of(settings).recordings,
+            _speech_model(settings),
+            settings.transcription.workers,
+            node_id=settings.node_id,
+        )
         self._tracker_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self.ami_connected = False
@@ -75,10 +100,12 @@ class Runtime:
         b.subscribe(Event, t.on_call_event, name="tickets.call_events")
         b.subscribe(CentreJoined, self.transfers.on_centre_joined, name="transfers.joined")
         b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
+        b.subscribe(CallEnded, self.transcription.on_call_ended, name="transcription.enqueue")
 
     async def start(self) -> None:
         self._wire()
         await self.bus.start()
+        await self.transcription.start()
         await self.agi.start()
         self._tracker_task = asyncio.create_task(
             self.tracker.run(self.ami_events), name="cti.tracker"
@@ -109,6 +136,7 @@ class Runtime:
                     await task
         await self.ami.close()
         await self.agi.stop()
+        await self.transcription.stop()
         await self.bus.stop()
         await self.engine.dispose()
         log.info("hotline node %s stopped", self.settings.node_id)

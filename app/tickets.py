@@ -21,6 +21,7 @@ from app.models import Agent, Call, Ticket, TicketState, TicketTransition, Trans
 from core.bus import Bus
 from core.events import (
     AgentConnected,
+    CallEnded,
     CallerAbandoned,
     ChannelHungUp,
     Event,
@@ -305,8 +306,10 @@ class TicketService:
                 call.prompt_status = event.status
 
     async def on_hangup(self, event: ChannelHungUp) -> None:
+        key = call_key(event.node_id, event.uniqueid)
+        ended: CallEnded | None = None
         async with self._sessions.begin() as session:
-            call = await session.get(Call, call_key(event.node_id, event.uniqueid))
+            call = await session.get(Call, key)
             if call is not None and call.ended_at is None:
                 call.ended_at = event.at
                 if call.outcome is None:
@@ -315,6 +318,15 @@ class TicketService:
                     call.outcome = "unanswered"
                     waited = int((event.at - as_utc(call.started_at)).total_seconds())
                     record_missed(session, call, waited)
+                ended = CallEnded(
+                    node_id=event.node_id,
+                    uniqueid=event.uniqueid,
+                    call_id=key,
+                    answered=call.outcome == "answered",
+                )
+        # Only after the commit: subscribers (transcription) read the closed call row.
+        if ended is not None:
+            self._bus.publish(ended)
 
     # --- queries for the API ---------------------------------------------------------------
 

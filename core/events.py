@@ -173,6 +173,27 @@ class AmiLinkChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(Event):
+    """A call's record is closed (its caller hung up), published after the write committed."""
+
+    name: ClassVar[str] = "call.ended"
+    node_id: str
+    uniqueid: str
+    call_id: str
+    answered: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptReady(Event):
+    """A call's post-call transcript is stored (with ``alerts`` keyword alerts found in it)."""
+
+    name: ClassVar[str] = "transcript.ready"
+    call_id: str
+    ticket_id: int | None
+    alerts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TicketSummary:
     """One line of a caller's history, as shown beside the screen pop."""
 

