@@ -290,7 +290,7 @@ def test_missing_model_stops_start_up_with_the_install_command(tmp_path: Path) -
     settings = make_settings(tmp_path, transcription={"model": "vosk-model-small-cn-0.22"})
     with pytest.raises(SettingsError) as err:
         Runtime(settings)
-    assert "python -m transcription model install vosk-model-small-cn-0.22" in str(err.value)
+    assert "hotline model install vosk-model-small-cn-0.22" in str(err.value)
     assert str(settings.models_dir) in str(err.value)
 
 
