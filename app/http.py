@@ -201,6 +201,12 @@ async def health(rt: RuntimeDep) -> dict[str, Any]:
     return rt.health()
 
 
+@api.get("/openapi.json", include_in_schema=False)
+async def openapi_schema(request: Request) -> dict[str, Any]:
+    """The OpenAPI description, for clients and schemathesis (token required)."""
+    return request.app.openapi()  # type: ignore[no-any-return]
+
+
 @api.get("/tickets/{ticket_id}", response_model=TicketOut)
 async def get_ticket(ticket_id: int, rt: RuntimeDep) -> Any:
     ticket = await rt.tickets.get_ticket(ticket_id)

@@ -23,7 +23,16 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title="12345 热线", version="0.1.0", lifespan=lifespan)
+    # No public /docs or /openapi.json: every route but health needs the token, the schema too
+    # (served at /api/openapi.json by app.http).
+    app = FastAPI(
+        title="12345 热线",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.include_router(public)
     app.include_router(api)
     return app

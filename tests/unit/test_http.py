@@ -99,3 +99,12 @@ def test_log_lines_never_carry_the_token() -> None:
     assert (
         record.getMessage() == '127.0.0.1:5 - "WebSocket /ws/agents/1001?token=***&x=1" [accepted]'
     )
+
+
+def test_no_public_schema_or_docs(client: TestClient) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/api/openapi.json").status_code == 401
+    schema = client.get("/api/openapi.json", headers=AUTH).json()
+    assert "/api/tickets/{ticket_id}" in schema["paths"]
+    assert "/api/calls/{call_id}/transfers" in schema["paths"]
