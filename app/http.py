@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, status
+from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
@@ -43,6 +44,8 @@ def require_token(
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
+# Row ids are SQL INTEGER (32-bit on PostgreSQL): a larger number is a 422, not a 500.
+RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 
 class TransitionOut(BaseModel):
@@ -208,7 +211,7 @@ async def openapi_schema(request: Request) -> dict[str, Any]:
 
 
 @api.get("/tickets/{ticket_id}", response_model=TicketOut)
-async def get_ticket(ticket_id: int, rt: RuntimeDep) -> Any:
+async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
     ticket = await rt.tickets.get_ticket(ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} does not exist")
@@ -241,7 +244,7 @@ async def start_transfer(call_id: str, body: TransferIn, rt: RuntimeDep) -> Any:
 
 @api.post("/transfers/{transfer_id}/{action}", response_model=TransferOut)
 async def finish_transfer(
-    transfer_id: int, action: Literal["complete", "cancel"], rt: RuntimeDep
+    transfer_id: RowId, action: Literal["complete", "cancel"], rt: RuntimeDep
 ) -> Any:
     try:
         return await rt.transfers.finish(transfer_id, action)
@@ -260,7 +263,7 @@ async def list_missed_calls(
 
 @api.post("/missed-calls/{entry_id}/{action}", response_model=MissedCallOut)
 async def work_missed_call(
-    entry_id: int, action: Literal["claim", "complete", "call"], body: AgentIn, rt: RuntimeDep
+    entry_id: RowId, action: Literal["claim", "complete", "call"], body: AgentIn, rt: RuntimeDep
 ) -> Any:
     """claim it, complete it, or call the citizen back (the agent's phone rings first)."""
     try:

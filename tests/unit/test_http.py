@@ -56,6 +56,8 @@ def test_unknown_ticket_is_a_clear_404(client: TestClient) -> None:
         "/api/calls?limit=0",
         "/api/calls?limit=9999",
         "/api/calls?since=yesterday",
+        "/api/tickets/4754674492409155864756224",  # beyond SQL INTEGER: 422, not 500
+        "/api/tickets/0",
     ],
 )
 def test_malformed_requests_get_422_naming_the_field(client: TestClient, path: str) -> None:
@@ -108,3 +110,12 @@ def test_no_public_schema_or_docs(client: TestClient) -> None:
     schema = client.get("/api/openapi.json", headers=AUTH).json()
     assert "/api/tickets/{ticket_id}" in schema["paths"]
     assert "/api/calls/{call_id}/transfers" in schema["paths"]
+
+
+def test_oversized_ids_in_posts_are_422(client: TestClient) -> None:
+    for path in (
+        "/api/transfers/716712272163181904789504/cancel",
+        "/api/missed-calls/4754674492409155864756224/claim",
+    ):
+        resp = client.post(path, headers=AUTH, json={"agent_id": "1001"})
+        assert resp.status_code == 422, path
