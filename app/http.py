@@ -201,7 +201,7 @@ api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
 @public.get("/api/health")
 async def health(rt: RuntimeDep) -> dict[str, Any]:
     """Liveness for monitoring; says whether Asterisk's AMI and our FastAGI are up."""
-    return rt.health()
+    return await rt.health()
 
 
 @api.get("/openapi.json", include_in_schema=False)

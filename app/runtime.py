@@ -141,18 +141,22 @@ class Runtime:
         await self.engine.dispose()
         log.info("hotline node %s stopped", self.settings.node_id)
 
-    def health(self) -> dict[str, Any]:
+    async def health(self) -> dict[str, Any]:
+        """For monitoring: "ok" while the app can serve; AMI down is reported, not fatal."""
+        db = await self._db_ok()
         return {
-            "status": "ok",
+            "status": "ok" if db else "degraded",
             "node_id": self.settings.node_id,
+            "database": db,
             "ami_connected": self.ami_connected,
             "fastagi": dataclasses.asdict(self.agi.stats),
         }
 
-    async def db_ok(self) -> bool:
+    async def _db_ok(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with asyncio.timeout(2), self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:
+            log.exception("database check failed")
             return False

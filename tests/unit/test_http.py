@@ -28,7 +28,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 def test_health_is_public_and_reports_ami_down(client: TestClient) -> None:
     body = client.get("/api/health").json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok" and body["database"] is True
     assert body["ami_connected"] is False
     assert body["fastagi"]["served"] == 0
 
