@@ -35,7 +35,6 @@ from core.events import (
 )
 from core.settings import Settings, SettingsError
 from cti import AmiConnection, AmiEvent, AmiLoginError, AmiUnavailable, CallControl, CallTracker
-from hotline.asterisk_config import Instance
 from ivr.numberplan import PlanFile
 from ivr.routes import build_routes
 from ivr.server import FastAgiServer
@@ -82,7 +81,7 @@ class Runtime:
         self.transcription = TranscriptionService(
             sessions,
             self.bus,
-            Instance.of(settings).recordings,
+            settings.recordings_dir,
             _speech_model(settings),
             settings.transcription.workers,
             node_id=settings.node_id,

@@ -214,6 +214,16 @@ class Settings(BaseSettings):
         return self.number_plan or self.data_dir / "numberplan.toml"
 
     @property
+    def instance_dir(self) -> Path:
+        """This node's Asterisk folder inside the root, as the host sees it."""
+        return self.asterisk.root / "srv" / "hotline" / self.asterisk.instance
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where Asterisk's MixMonitor writes the call legs (its astspooldir/monitor)."""
+        return self.instance_dir / "spool" / "monitor"
+
+    @property
     def agent_secrets_file(self) -> Path:
         return self.data_dir / "agent-secrets.toml"
 

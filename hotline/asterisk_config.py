@@ -67,8 +67,8 @@ class Instance:
 
     @classmethod
     def of(cls, settings: Settings) -> Instance:
-        inner = f"/srv/hotline/{settings.asterisk.instance}"
-        return cls(inner=inner, host=settings.asterisk.root / inner.lstrip("/"))
+        host = settings.instance_dir
+        return cls(inner="/" + str(host.relative_to(settings.asterisk.root)), host=host)
 
     @property
     def conf_file(self) -> str:

@@ -45,6 +45,8 @@ def test_instance_directories_are_used(rendered: dict[str, str], settings: Setti
     assert "astrundir => /srv/hotline/unit/run" in conf
     inst = Instance.of(settings)
     assert inst.recordings == settings.asterisk.root / "srv/hotline/unit/spool/monitor"
+    assert inst.recordings == settings.recordings_dir  # what the app reads from
+    assert inst.inner == "/srv/hotline/unit"
 
 
 def test_ami_is_loopback_least_privilege_with_screen_pop_vars(rendered: dict[str, str]) -> None:
