@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.bed import Node
+from tests.e2e.peers.ami_observer import AmiObserver, ObservedEvent
 from tests.e2e.peers.baresip import BaresipAgent
 from tests.e2e.peers.sipp import SippCall
 
@@ -87,3 +88,8 @@ def end_all_calls(node: Node) -> None:
     """Test clean-up: a killed SIPp sends no BYE, so ask Asterisk to end every channel left,
     so no leftover caller waits in a queue for the next test's agent."""
     node.cli("channel request hangup all")
+
+
+async def prompt_played(ami: AmiObserver, caller: str, timeout: float = 30) -> ObservedEvent:
+    """Asterisk's own report (our dialplan's UserEvent) of the prompt a caller heard."""
+    return await ami.wait_for("UserEvent", timeout, UserEvent="HotlinePrompt", CallerIDNum=caller)

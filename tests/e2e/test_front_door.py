@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.bed import Node, hotline
 from tests.e2e.conftest import SPECIALISED_OVERFLOW_S, Peer
-from tests.e2e.helpers import api, citizen_call, end_all_calls, start_agent
+from tests.e2e.helpers import api, citizen_call, end_all_calls, prompt_played, start_agent
 from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.sipp import SippAnswerer
 
@@ -31,9 +31,7 @@ async def test_retired_number_inside_window_plays_notice_then_queues_with_its_ca
             call = citizen_call(
                 node, speech, tmp_path, talk_ms=12000, service="12369", caller=caller
             )
-            played = await ami.wait_for(
-                "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum=caller
-            )
+            played = await prompt_played(ami, caller)
             assert played.fields["Prompt"] == "notice-12369"
             assert played.fields["Status"] == "SUCCESS"
             uid = played.fields["Uniqueid"]
@@ -65,9 +63,7 @@ async def test_retired_number_after_window_stops_and_hangs_up(
             call = citizen_call(
                 node, speech, tmp_path, talk_ms=12000, service="12328", caller=caller
             )
-            played = await ami.wait_for(
-                "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum=caller
-            )
+            played = await prompt_played(ami, caller)
             assert (played.fields["Prompt"], played.fields["Status"]) == (
                 "stopped-12328",
                 "SUCCESS",
@@ -98,9 +94,7 @@ async def test_specialised_line_offers_the_skilled_agent_first(
             call = citizen_call(
                 node, speech, tmp_path, talk_ms=2000, service="12329", caller=caller
             )
-            played = await ami.wait_for(
-                "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum=caller
-            )
+            played = await prompt_played(ami, caller)
             assert played.fields["Prompt"] == "greeting-12329"
             joined = await ami.wait_for("QueueCallerJoin", 10, CallerIDNum=caller)
             assert joined.fields["Queue"] == "gjj"
@@ -203,9 +197,7 @@ window_start = {today - timedelta(days=1)}
             new = citizen_call(
                 node, speech, tmp_path, talk_ms=12000, service="12399", caller="13800000027"
             )
-            played = await ami.wait_for(
-                "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum="13800000027"
-            )
+            played = await prompt_played(ami, "13800000027")
             assert (played.fields["Prompt"], played.fields["Status"]) == ("notice-12399", "SUCCESS")
             new.stop()
     finally:
@@ -265,9 +257,7 @@ async def test_every_number_still_reaches_the_main_queue_when_the_app_is_down(
                 call = citizen_call(
                     node, speech, tmp_path, talk_ms=3000, service=number, caller=caller
                 )
-                played = await ami.wait_for(
-                    "UserEvent", 30, UserEvent="HotlinePrompt", CallerIDNum=caller
-                )
+                played = await prompt_played(ami, caller)
                 assert played.fields["Prompt"] == "greeting"
                 joined = await ami.wait_for("QueueCallerJoin", 10, CallerIDNum=caller)
                 assert joined.fields["Queue"] == "main"

@@ -5,10 +5,11 @@ agent and the 119 centre. What the call did is read from Asterisk (AMI, CLI)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,9 +62,22 @@ async def answered_call(
         end_all_calls(node)
 
 
-def centre(peers: dict[str, Peer], tmp: Path) -> SippAnswerer:
+@pytest.fixture
+def fire(peers: dict[str, Peer], tmp_path: Path) -> Iterator[SippAnswerer]:
+    """The 119 centre's phone, answering one call."""
     p = peers["119"]
-    return SippAnswerer(tmp / "centre-119", "119", p.host, p.port).start()
+    centre = SippAnswerer(tmp_path / "centre-119", "119", p.host, p.port).start()
+    try:
+        yield centre
+    finally:
+        centre.stop()
+
+
+def transfer(node: Node, call: LiveCall, mode: str) -> dict[str, Any]:
+    """Ask the API to hand ``call`` to 119 in ``mode``."""
+    body = {"target": "119", "mode": mode}
+    started: dict[str, Any] = api(node, f"/api/calls/{call.call_id}/transfers", "POST", body)
+    return started
 
 
 async def centre_leg(ami: AmiObserver, timeout: float = 20) -> ObservedEvent:
@@ -76,96 +90,67 @@ def alive(node: Node) -> str:
 
 
 async def test_attended_transfer_to_119_completes(
-    node: Node, speech: dict[str, Path], peers: dict[str, Peer], tmp_path: Path
+    node: Node, speech: dict[str, Path], fire: SippAnswerer, tmp_path: Path
 ) -> None:
-    fire = centre(peers, tmp_path)
-    try:
-        async with answered_call(node, speech, tmp_path, "13800000041") as call:
-            started = api(
-                node,
-                f"/api/calls/{call.call_id}/transfers",
-                "POST",
-                {"target": "119", "mode": "attended"},
-            )
-            assert (started["target"], started["mode"], started["outcome"]) == (
-                "119",
-                "attended",
-                "consulting",
-            )
-            consult = await centre_leg(call.ami)
-            # While the agent consults, the citizen waits alone in the original bridge.
-            assert consult.fields["BridgeUniqueid"] != call.bridge
-            done = api(node, f"/api/transfers/{started['id']}/complete", "POST", {})
-            assert done["outcome"] == "completed"
-            await call.ami.wait_for("Hangup", 10, Channel=call.agent)
-            transfer = await call.ami.wait_for("AttendedTransfer", 10)
-            assert transfer.fields["Result"] == "Success"
-            await asyncio.sleep(1)
-            channels = alive(node)
-            assert call.citizen in channels, "the citizen was dropped"
-            assert "PJSIP/peer-119-" in channels, "the 119 leg was dropped"
-            assert call.agent not in channels
-        ticket = api(
-            node, f"/api/tickets/{api(node, '/api/calls?caller=13800000041')[0]['ticket_id']}"
-        )
-        (handover,) = ticket["transfers"]
-        assert (handover["target"], handover["outcome"], handover["agent_id"]) == (
+    async with answered_call(node, speech, tmp_path, "13800000041") as call:
+        started = transfer(node, call, "attended")
+        assert (started["target"], started["mode"], started["outcome"]) == (
             "119",
-            "completed",
-            "1001",
+            "attended",
+            "consulting",
         )
-        assert handover["ended_at"] is not None
-    finally:
-        fire.stop()
+        consult = await centre_leg(call.ami)
+        # While the agent consults, the citizen waits alone in the original bridge.
+        assert consult.fields["BridgeUniqueid"] != call.bridge
+        done = api(node, f"/api/transfers/{started['id']}/complete", "POST", {})
+        assert done["outcome"] == "completed"
+        await call.ami.wait_for("Hangup", 10, Channel=call.agent)
+        attended = await call.ami.wait_for("AttendedTransfer", 10)
+        assert attended.fields["Result"] == "Success"
+        await asyncio.sleep(1)
+        channels = alive(node)
+        assert call.citizen in channels, "the citizen was dropped"
+        assert "PJSIP/peer-119-" in channels, "the 119 leg was dropped"
+        assert call.agent not in channels
+    ticket = api(node, f"/api/tickets/{api(node, '/api/calls?caller=13800000041')[0]['ticket_id']}")
+    (handover,) = ticket["transfers"]
+    assert (handover["target"], handover["outcome"], handover["agent_id"]) == (
+        "119",
+        "completed",
+        "1001",
+    )
+    assert handover["ended_at"] is not None
 
 
 async def test_attended_transfer_cancel_returns_the_citizen_to_the_agent(
-    node: Node, speech: dict[str, Path], peers: dict[str, Peer], tmp_path: Path
+    node: Node, speech: dict[str, Path], fire: SippAnswerer, tmp_path: Path
 ) -> None:
-    fire = centre(peers, tmp_path)
-    try:
-        async with answered_call(node, speech, tmp_path, "13800000042") as call:
-            started = api(
-                node,
-                f"/api/calls/{call.call_id}/transfers",
-                "POST",
-                {"target": "119", "mode": "attended"},
-            )
-            consult = await centre_leg(call.ami)
-            cancelled = api(node, f"/api/transfers/{started['id']}/cancel", "POST", {})
-            assert cancelled["outcome"] == "cancelled"
-            await call.ami.wait_for("Hangup", 10, Channel=consult.fields["Channel"])
-            back = await call.ami.wait_for("BridgeEnter", 10, after=consult, Channel=call.agent)
-            assert back.fields["BridgeUniqueid"] == call.bridge
-            assert call.citizen in alive(node)
-    finally:
-        fire.stop()
+    async with answered_call(node, speech, tmp_path, "13800000042") as call:
+        started = transfer(node, call, "attended")
+        consult = await centre_leg(call.ami)
+        cancelled = api(node, f"/api/transfers/{started['id']}/cancel", "POST", {})
+        assert cancelled["outcome"] == "cancelled"
+        await call.ami.wait_for("Hangup", 10, Channel=consult.fields["Channel"])
+        back = await call.ami.wait_for("BridgeEnter", 10, after=consult, Channel=call.agent)
+        assert back.fields["BridgeUniqueid"] == call.bridge
+        assert call.citizen in alive(node)
 
 
 async def test_three_way_puts_citizen_agent_and_centre_in_one_bridge(
-    node: Node, speech: dict[str, Path], peers: dict[str, Peer], tmp_path: Path
+    node: Node, speech: dict[str, Path], fire: SippAnswerer, tmp_path: Path
 ) -> None:
-    fire = centre(peers, tmp_path)
-    try:
-        async with answered_call(node, speech, tmp_path, "13800000043") as call:
-            api(
-                node,
-                f"/api/calls/{call.call_id}/transfers",
-                "POST",
-                {"target": "119", "mode": "threeway"},
-            )
-            joined = await centre_leg(call.ami)
-            assert joined.fields["BridgeUniqueid"] == call.bridge
-            assert joined.fields["BridgeNumChannels"] == "3"
-            for _ in range(30):
-                (rec,) = api(node, "/api/calls?caller=13800000043")
-                handovers = api(node, f"/api/tickets/{rec['ticket_id']}")["transfers"]
-                if handovers and handovers[0]["outcome"] == "completed":
-                    break
-                await asyncio.sleep(0.1)
-            assert [(h["mode"], h["outcome"]) for h in handovers] == [("threeway", "completed")]
-    finally:
-        fire.stop()
+    async with answered_call(node, speech, tmp_path, "13800000043") as call:
+        transfer(node, call, "threeway")
+        joined = await centre_leg(call.ami)
+        assert joined.fields["BridgeUniqueid"] == call.bridge
+        assert joined.fields["BridgeNumChannels"] == "3"
+        for _ in range(30):
+            (rec,) = api(node, "/api/calls?caller=13800000043")
+            handovers = api(node, f"/api/tickets/{rec['ticket_id']}")["transfers"]
+            if handovers and handovers[0]["outcome"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+        assert [(h["mode"], h["outcome"]) for h in handovers] == [("threeway", "completed")]
 
 
 async def test_unknown_transfer_target_is_refused(node: Node) -> None:
@@ -241,26 +226,15 @@ async def test_click_to_call_rings_the_agent_then_the_citizen(
 
 
 async def test_blind_transfer_sends_the_citizen_to_the_centre(
-    node: Node, speech: dict[str, Path], peers: dict[str, Peer], tmp_path: Path
+    node: Node, speech: dict[str, Path], fire: SippAnswerer, tmp_path: Path
 ) -> None:
-    fire = centre(peers, tmp_path)
-    try:
-        async with answered_call(node, speech, tmp_path, "13800000044") as call:
-            sent = api(
-                node,
-                f"/api/calls/{call.call_id}/transfers",
-                "POST",
-                {"target": "119", "mode": "blind"},
-            )
-            assert (sent["mode"], sent["outcome"]) == ("blind", "completed")
-            await call.ami.wait_for("Hangup", 10, Channel=call.agent)
-            blind = await call.ami.wait_for("BlindTransfer", 10)
-            assert (blind.fields["Result"], blind.fields["Extension"]) == ("Success", "119")
-            # The citizen's channel now dials the centre and is bridged with its leg.
-            leg = await centre_leg(call.ami)
-            citizen_in = await call.ami.wait_for(
-                "BridgeEnter", 10, after=blind, Channel=call.citizen
-            )
-            assert citizen_in.fields["BridgeUniqueid"] == leg.fields["BridgeUniqueid"]
-    finally:
-        fire.stop()
+    async with answered_call(node, speech, tmp_path, "13800000044") as call:
+        sent = transfer(node, call, "blind")
+        assert (sent["mode"], sent["outcome"]) == ("blind", "completed")
+        await call.ami.wait_for("Hangup", 10, Channel=call.agent)
+        blind = await call.ami.wait_for("BlindTransfer", 10)
+        assert (blind.fields["Result"], blind.fields["Extension"]) == ("Success", "119")
+        # The citizen's channel now dials the centre and is bridged with its leg.
+        leg = await centre_leg(call.ami)
+        citizen_in = await call.ami.wait_for("BridgeEnter", 10, after=blind, Channel=call.citizen)
+        assert citizen_in.fields["BridgeUniqueid"] == leg.fields["BridgeUniqueid"]
