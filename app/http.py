@@ -12,9 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
 
+from app.callbacks import CallbackError
 from app.missed import MissedCallError
 from app.models import TicketState
 from app.runtime import Runtime
+from app.tickets import InvalidTransition
 from app.transfers import TransferError
 from cti import AmiError
 
@@ -175,6 +177,35 @@ class TranscriptionJobsOut(BaseModel):
     jobs: list[TranscriptionJobOut]
 
 
+class CallbackAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    attempt_no: int
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+    reason: int | None
+    cause: int | None
+
+
+class CallbackOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    ticket_id: int
+    round: int
+    campaign: str
+    number: str
+    status: str
+    next_attempt_at: datetime | None
+    attempts: int
+    service_rating: int | None
+    outcome_rating: int | None
+    comment_recording: str | None
+    call_uniqueid: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    attempt_rows: list[CallbackAttemptOut] = Field(serialization_alias="attempt_list")
+
+
 class TicketOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -185,6 +216,7 @@ class TicketOut(BaseModel):
     category: str | None
     summary: str | None
     description: str | None
+    department: str | None = None
     agent_id: str | None
     created_at: datetime
     updated_at: datetime
@@ -192,6 +224,14 @@ class TicketOut(BaseModel):
     calls: list[CallOut]
     transfers: list[TransferOut]
     transcripts: list[TranscriptOut] = []
+    callbacks: list[CallbackOut] = []
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: TicketState
+    reason: str | None = Field(default=None, max_length=200)
+    department: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 public = APIRouter()
@@ -219,7 +259,56 @@ async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
     out.transcripts = [
         TranscriptOut.model_validate(t) for t in await rt.transcription.for_ticket(ticket_id)
     ]
+    out.callbacks = [
+        CallbackOut.model_validate(c)
+        for c in await rt.callbacks.list(status=None, ticket_id=ticket_id, limit=50)
+    ]
     return out
+
+
+@api.post("/tickets/{ticket_id}/transitions", response_model=TicketOut)
+async def move_ticket(ticket_id: RowId, body: TransitionIn, rt: RuntimeDep) -> Any:
+    """The handling workflow: register, dispatch (with the department), accept, dispute,
+    reply, answer directly, close, reopen. A reply or direct answer schedules the
+    satisfaction callback in the same transaction. 409 when the lifecycle forbids the move."""
+    try:
+        await rt.move_ticket(ticket_id, body.to, body.reason, body.department, actor="api")
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except InvalidTransition as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return await get_ticket(ticket_id, rt)
+
+
+@api.get("/callbacks", response_model=list[CallbackOut])
+async def list_callbacks(
+    rt: RuntimeDep,
+    status_: Annotated[str | None, Query(alias="status", pattern=r"^[a-z_]{1,16}$")] = None,
+    ticket_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """Callbacks, newest first; ``status=unreachable`` (or no_rating, do_not_call) is the
+    manual follow-up list."""
+    return await rt.callbacks.list(status=status_, ticket_id=ticket_id, limit=limit)
+
+
+@api.get("/callbacks/campaigns")
+async def callback_campaigns(rt: RuntimeDep) -> list[dict[str, Any]]:
+    """The campaign monitor: callbacks by status, progress, answer rate, ratings."""
+    return await rt.callbacks.monitor()
+
+
+@api.post("/callbacks/campaigns/{name}/{action}")
+async def pause_campaign(
+    name: Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_-]{0,31}$")],
+    action: Literal["pause", "resume"],
+    rt: RuntimeDep,
+) -> dict[str, Any]:
+    try:
+        await rt.callbacks.set_paused(name, action == "pause")
+    except CallbackError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return {"name": name, "paused": action == "pause"}
 
 
 @api.get("/calls", response_model=list[CallOut])

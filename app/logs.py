@@ -39,4 +39,6 @@ def log_config(level: str) -> dict[str, Any]:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         config["loggers"].setdefault(name, {})["level"] = level
     config["loggers"]["uvicorn.access"]["propagate"] = False
+    # APScheduler logs every run of the callback dispatcher (twice a second) at INFO.
+    config["loggers"]["apscheduler"] = {"level": "WARNING"}
     return config

@@ -11,7 +11,19 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.events import utcnow
@@ -68,6 +80,8 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
+    # The handling department (承办单位) once dispatched; a reopened ticket goes back to it.
+    department: Mapped[str | None] = mapped_column(String(64))
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -208,3 +222,74 @@ class Transcript(Base):
     model: Mapped[str] = mapped_column(String(128))
     seconds: Mapped[float | None] = mapped_column(Float)  # decoding time (both legs)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CallbackCampaign(Base):
+    """Run-time state of a callback campaign (its rules are settings): paused or running."""
+
+    __tablename__ = "callback_campaigns"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Callback(Base):
+    """满意度回访: one satisfaction callback of a replied ticket (one per reply round).
+
+    ``status``: pending (waits for ``next_attempt_at``) → dialling → done (rated) |
+    unreachable (attempts used up) | no_rating (answered, no valid rating) | do_not_call.
+    The last three need a person's follow-up. A reopened ticket's next reply is a new round.
+    """
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "round", name="uq_callbacks_ticket_round"),
+        Index("ix_callbacks_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    campaign: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # 1 满意 / 2 基本满意 / 3 不满意 (callbacks.policy.Rating); None: no valid answer
+    service_rating: Mapped[int | None] = mapped_column(Integer)
+    outcome_rating: Mapped[int | None] = mapped_column(Integer)
+    comment_recording: Mapped[str | None] = mapped_column(String(255))
+    call_uniqueid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    attempt_rows: Mapped[list[CallbackAttempt]] = relationship(
+        back_populates="callback", order_by="CallbackAttempt.attempt_no"
+    )
+
+
+class CallbackAttempt(Base):
+    """One dialling of a callback. The row is committed before the Originate is sent, and its
+    unique (callback, attempt number) is what keeps a number from being dialled twice."""
+
+    __tablename__ = "callback_attempts"
+    __table_args__ = (
+        UniqueConstraint("callback_id", "attempt_no", name="uq_callback_attempts_no"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id"), index=True)
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    node_id: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # callbacks.policy.Outcome: answered, busy, no_answer, congestion, failed, interrupted
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[int | None] = mapped_column(Integer)  # OriginateResponse Reason
+    cause: Mapped[int | None] = mapped_column(Integer)  # Q.850 hang-up cause of a failure
+    uniqueid: Mapped[str | None] = mapped_column(String(64))
+
+    callback: Mapped[Callback] = relationship(back_populates="attempt_rows")

@@ -18,7 +18,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.callbacks import CALLBACK_DUE_STATES, CallbackService
 from app.missed import MissedCalls
+from app.models import Ticket, TicketState
 from app.stats import NumberStats
 from app.tickets import TicketService
 from app.transcripts import TranscriptionService
@@ -30,6 +32,7 @@ from core.events import (
     AmiLinkChanged,
     CallEnded,
     CentreJoined,
+    ChannelHungUp,
     Event,
     ScreenPop,
 )
@@ -63,18 +66,27 @@ class Runtime:
         self.tickets = TicketService(session_factory(self.engine), self.bus, settings.node_id)
         self.hub = AgentHub()
         self.plan = PlanFile(settings.number_plan_file)
+        self.tz = zoneinfo.ZoneInfo(settings.timezone)
+        sessions = session_factory(self.engine)
+        self.ami_events: asyncio.Queue[AmiEvent] = asyncio.Queue(maxsize=100_000)
+        self.ami = AmiConnection.from_settings(settings.ami, self.ami_events, self._on_ami_link)
+        self.control = CallControl(self.ami)
+        self.callbacks = CallbackService(
+            sessions, settings.callbacks, self.tz, self.control, settings.node_id
+        )
         self.agi = FastAgiServer(
-            build_routes(self.tickets, self.plan, zoneinfo.ZoneInfo(settings.timezone)),
+            build_routes(
+                self.tickets,
+                self.plan,
+                self.tz,
+                self.callbacks,
+                settings.recordings_dir_in_asterisk,
+            ),
             settings.agi.host,
             settings.agi.port,
             settings.agi.header_timeout,
         )
-        self.ami_events: asyncio.Queue[AmiEvent] = asyncio.Queue(maxsize=100_000)
-        self.ami = AmiConnection.from_settings(settings.ami, self.ami_events, self._on_ami_link)
         self.tracker = CallTracker(self.bus, settings.node_id)
-        self.tz = zoneinfo.ZoneInfo(settings.timezone)
-        sessions = session_factory(self.engine)
-        self.control = CallControl(self.ami)
         self.transfers = Transfers(sessions, self.control, self.plan)
         self.missed = MissedCalls(sessions)
         self.stats = NumberStats(sessions, self.plan, self.tz)
@@ -100,6 +112,7 @@ class Runtime:
         b.subscribe(CentreJoined, self.transfers.on_centre_joined, name="transfers.joined")
         b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
         b.subscribe(CallEnded, self.transcription.on_call_ended, name="transcription.enqueue")
+        b.subscribe(ChannelHungUp, self.callbacks.on_hangup, name="callbacks.hangup_causes")
 
     async def start(self) -> None:
         self._wire()
@@ -110,6 +123,7 @@ class Runtime:
             self.tracker.run(self.ami_events), name="cti.tracker"
         )
         self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
+        await self.callbacks.start()
         log.info("hotline node %s started", self.settings.node_id)
 
     async def _connect_ami(self) -> None:
@@ -128,6 +142,7 @@ class Runtime:
             delay = min(delay * 2, self.settings.ami.reconnect_max_delay)
 
     async def stop(self) -> None:
+        await self.callbacks.stop()
         for task in (self._connect_task, self._tracker_task):
             if task is not None:
                 task.cancel()
@@ -139,6 +154,21 @@ class Runtime:
         await self.bus.stop()
         await self.engine.dispose()
         log.info("hotline node %s stopped", self.settings.node_id)
+
+    async def move_ticket(
+        self,
+        ticket_id: int,
+        to: TicketState,
+        reason: str | None,
+        department: str | None,
+        *,
+        actor: str,
+    ) -> Ticket:
+        """A workflow step; a reply or direct answer is owed a satisfaction callback."""
+        then = self.callbacks.schedule_for if to in CALLBACK_DUE_STATES else None
+        return await self.tickets.request_transition(
+            ticket_id, to, actor=actor, reason=reason, department=department, then=then
+        )
 
     async def health(self) -> dict[str, Any]:
         """For monitoring: "ok" while the app can serve; AMI down is reported, not fatal."""

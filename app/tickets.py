@@ -9,7 +9,7 @@ reaches :meth:`on_agent_connected`, which links the draft to the agent and publi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -46,10 +46,14 @@ ALLOWED: dict[TicketState, frozenset[TicketState]] = {
     S.DISPUTED: frozenset({S.DISPATCHED, S.ACCEPTED}),
     S.REPLIED: frozenset({S.CALLBACK, S.CLOSED}),
     S.CALLBACK: frozenset({S.CLOSED, S.REOPENED}),
-    S.REOPENED: frozenset({S.ACCEPTED}),
+    # 重办: back to the same department (accepted), or dispatched afresh (a direct answer).
+    S.REOPENED: frozenset({S.ACCEPTED, S.DISPATCHED}),
     S.CLOSED: frozenset(),
     S.MERGED: frozenset(),
 }
+
+# Moved by the hotline itself (the callback dialler, call intake), never by an API request.
+SYSTEM_ONLY = frozenset({S.DRAFT, S.CALLBACK})
 
 EARLIER_TICKETS_SHOWN = 5
 
@@ -327,6 +331,38 @@ class TicketService:
         # Only after the commit: subscribers (transcription) read the closed call row.
         if ended is not None:
             self._bus.publish(ended)
+
+    # --- the handling workflow (API) ---------------------------------------------------------
+
+    async def request_transition(
+        self,
+        ticket_id: int,
+        to: S,
+        *,
+        actor: str,
+        reason: str | None = None,
+        department: str | None = None,
+        then: Callable[[AsyncSession, Ticket], Awaitable[object]] | None = None,
+    ) -> Ticket:
+        """A person moves a ticket (dispatch, accept, reply, close …). ``then`` runs in the
+        same transaction (the callback a reply is owed), so the two commit together."""
+        if to in SYSTEM_ONLY:
+            raise InvalidTransition(f"{to} is set by the hotline itself, not by a request")
+        async with self._sessions.begin() as session:
+            ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+            if ticket is None:
+                raise LookupError(f"ticket {ticket_id} does not exist")
+            if to == S.DISPATCHED:
+                department = department or ticket.department
+                if not department:
+                    raise InvalidTransition("dispatching needs the handling department")
+                ticket.department = department
+            transition(session, ticket, to, actor=actor, reason=reason)
+            if then is not None:
+                await then(session, ticket)
+        found = await self.get_ticket(ticket_id)
+        assert found is not None
+        return found
 
     # --- queries for the API ---------------------------------------------------------------
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import zoneinfo
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.campaigns import CallbackSettings
 from core.tomlfile import read_toml, validation_summary
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -172,6 +173,7 @@ class Settings(BaseSettings):
     asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -222,6 +224,12 @@ class Settings(BaseSettings):
     def recordings_dir(self) -> Path:
         """Where Asterisk's MixMonitor writes the call legs (its astspooldir/monitor)."""
         return self.instance_dir / "spool" / "monitor"
+
+    @property
+    def recordings_dir_in_asterisk(self) -> PurePosixPath:
+        """The same folder as Asterisk sees it inside its root (for AGI RECORD FILE)."""
+        inner = self.recordings_dir.relative_to(self.asterisk.root)
+        return PurePosixPath("/") / PurePosixPath(inner.as_posix())
 
     @property
     def agent_secrets_file(self) -> Path:

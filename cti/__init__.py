@@ -59,7 +59,7 @@ from cti.connection import (
     AmiUnavailable,
     LinkCallback,
 )
-from cti.control import CallControl
+from cti.control import CallControl, OriginateResult
 from cti.tracker import CallTracker, parse_ticket_id
 
 __all__ = [
@@ -90,6 +90,7 @@ __all__ = [
     "Hangup",
     "LinkCallback",
     "Newchannel",
+    "OriginateResult",
     "PromptPlayed",
     "QueueCallerAbandon",
     "QueueCallerJoin",

@@ -292,19 +292,27 @@ class AmiConnection:
         self._drop()
         self._report(False)
 
-    async def send_action(self, action: Mapping[str, str | Sequence[str]]) -> AmiResponse:
+    async def send_action(
+        self, action: Mapping[str, str | Sequence[str]], follow_up_within: float | None = None
+    ) -> AmiResponse:
         """Send one action and return Asterisk's answer.
 
         Raises :class:`AmiActionError` when Asterisk answers with an error,
         :class:`AmiActionTimeout` when it does not answer within the connection's
-        ``action_timeout`` (wrap the call in ``asyncio.timeout`` for a shorter limit) and
+        ``action_timeout`` and
         :class:`AmiUnavailable` when the link is down or goes down before the answer. A list
         value sends the header once per item (``Variable`` of Originate).
+
+        With ``follow_up_within``, the answer also waits (that long) for the events that
+        complete the action: an Async Originate's OriginateResponse (when the call is answered
+        or has failed), a list action's items.
         """
-        return await self._request(action, self._action_timeout)
+        if follow_up_within is None:
+            return await self._request(action, self._action_timeout)
+        return await self._request(action, follow_up_within, follow_up=True)
 
     async def _request(
-        self, action: Mapping[str, str | Sequence[str]], limit: float
+        self, action: Mapping[str, str | Sequence[str]], limit: float, follow_up: bool = False
     ) -> AmiResponse:
         name = next((v for k, v in action.items() if k.lower() == "action"), None)
         if not isinstance(name, str) or not name:
@@ -313,7 +321,8 @@ class AmiConnection:
         if protocol is None or not self.connected:
             raise AmiUnavailable(f"AMI link to {self.address} is down: {name} not sent")
         request = Action({k: v if isinstance(v, str) else list(v) for k, v in action.items()})
-        future = protocol.send(request)
+        # panoramisk's as_list=None: it decides from the first answer whether events follow.
+        future = protocol.send(request, as_list=None if follow_up else False)
         try:
             async with asyncio.timeout(limit):
                 result = await future

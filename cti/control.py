@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from cti.connection import AmiResponse
@@ -18,12 +19,41 @@ log = logging.getLogger(__name__)
 
 TRANSFER_CONTEXT = "hotline-transfer"
 CALLOUT_CONTEXT = "hotline-callout"
+SURVEY_CONTEXT = "hotline-survey"
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateResult:
+    """How an Async Originate ended: OriginateResponse ``Response`` and ``Reason`` (Asterisk's
+    AST_CONTROL code: 4 answered, 5 busy, 8 congestion, 3/1 no answer, 0 failed)."""
+
+    response: str
+    reason: int | None
+
+    @classmethod
+    def from_events(cls, events: Sequence[Mapping[str, str | Sequence[str]]]) -> OriginateResult:
+        for event in reversed(events):
+            if _one(event.get("Event")) == "OriginateResponse":
+                reason = _one(event.get("Reason"))
+                return cls(
+                    _one(event.get("Response")) or "Failure",
+                    int(reason) if reason.isdigit() else None,
+                )
+        return cls("Failure", None)
+
+
+def _one(value: str | Sequence[str] | None) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else (value[-1] if value else "")
 
 
 class ActionSender(Protocol):
     """The one thing control needs from the AMI connection."""
 
-    async def send_action(self, action: Mapping[str, str | Sequence[str]]) -> AmiResponse: ...
+    async def send_action(
+        self, action: Mapping[str, str | Sequence[str]], follow_up_within: float | None = None
+    ) -> AmiResponse: ...
 
 
 class CallControl:
@@ -98,6 +128,37 @@ class CallControl:
                 "Variable": [f"{k}={v}" for k, v in variables.items()],
             }
         )
+
+    async def survey_call(
+        self,
+        number: str,
+        trunk: str,
+        caller_id: str,
+        ring_seconds: int,
+        attempt_id: int,
+        channel_id: str,
+    ) -> OriginateResult:
+        """Ring a citizen for a satisfaction callback; on answer the ``hotline-survey`` context
+        runs the survey. Returns once Asterisk knows how the dialling went: OriginateResponse
+        ``Response`` (Success/Failure) and ``Reason`` (4 answered, 3 no answer …). The channel
+        gets ``channel_id`` as its uniqueid, so its Hangup (with the cause) can be matched."""
+        response = await self._ami.send_action(
+            {
+                "Action": "Originate",
+                "Channel": f"PJSIP/{number}@{trunk}",
+                "ChannelId": channel_id,
+                "Context": SURVEY_CONTEXT,
+                "Exten": "s",
+                "Priority": "1",
+                "CallerID": f"{caller_id} <{caller_id}>",
+                "Timeout": str(ring_seconds * 1000),
+                "Async": "true",
+                "Variable": f"CALLBACK_ATTEMPT={attempt_id}",
+            },
+            # Async Originate answers when the call is answered or has failed.
+            follow_up_within=ring_seconds + 15,
+        )
+        return OriginateResult.from_events(response.events)
 
     async def hangup(self, channel: str) -> AmiResponse:
         return await self._ami.send_action({"Action": "Hangup", "Channel": channel})

@@ -17,6 +17,15 @@ from hotline.errors import SetupError
 PROMPTS: dict[str, str] = {
     "greeting": "您好，欢迎致电一二三四五政务服务便民热线，正在为您转接人工服务，请稍候。",
     "hold": "您的来电正在排队，工作人员将尽快为您服务，请不要挂机。",
+    # 满意度回访 (ivr/survey.py): the ticket number is read between intro and intro-end.
+    "survey-intro": "您好，这里是一二三四五热线，就您反映的编号为",
+    "survey-intro-end": "的问题进行回访。",
+    "survey-service": "请对话务员的服务进行评价，满意请按一，基本满意请按二，不满意请按三。",
+    "survey-outcome": "请对问题的办理结果进行评价，满意请按一，基本满意请按二，不满意请按三。",
+    "survey-invalid": "您的输入有误，请重新选择。",
+    "survey-comment": "请在提示音后说出您的意见，说完请按井号键。",
+    "survey-thanks": "感谢您的评价，再见。",
+    **{f"digit-{d}": h for d, h in zip("0123456789", "零一二三四五六七八九", strict=True)},
 }
 # espeak-ng's plain cmn/zh voices read many Hanzi as pinyin with spoken tone digits.
 VOICE = "cmn-latn-pinyin"

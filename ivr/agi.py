@@ -307,12 +307,48 @@ class AgiChannel:
         """Write to the Asterisk console/log at a verbosity level (1-4)."""
         await self.command(f"VERBOSE {quote(message)} {int(level)}")
 
+    async def stream_file(self, path: str, escape_digits: str = "") -> str:
+        """Play a sound file (no extension); return the digit that interrupted it, or ""."""
+        reply = await self.command(f"STREAM FILE {quote(path)} {quote(escape_digits)}")
+        return _digit(reply)
+
+    async def get_data(self, path: str, timeout_ms: int, max_digits: int) -> str:
+        """Play ``path`` and collect up to ``max_digits`` DTMF digits; "" when none came in
+        time. Digits pressed during the prompt count (the citizen need not wait for it)."""
+        reply = await self.command(f"GET DATA {quote(path)} {int(timeout_ms)} {int(max_digits)}")
+        if reply.result == "-1":
+            self._hung_up = True
+            raise AgiHangup("caller hung up during GET DATA")
+        return "" if reply.data == "timeout" and not reply.result.isdigit() else reply.result
+
+    async def record_file(
+        self, path: str, fmt: str, escape_digits: str, timeout_ms: int, silence_s: int
+    ) -> None:
+        """Record from the caller into ``path.fmt`` after a beep, until a digit in
+        ``escape_digits``, ``silence_s`` seconds of silence or ``timeout_ms``. A hang-up
+        during the recording keeps what was said and raises ``AgiHangup``."""
+        reply = await self.command(
+            f"RECORD FILE {quote(path)} {quote(fmt)} {quote(escape_digits)} "
+            f"{int(timeout_ms)} BEEP s={int(silence_s)}"
+        )
+        if reply.result == "-1":
+            self._hung_up = True
+            raise AgiHangup("caller hung up during RECORD FILE")
+
     async def exec(self, app: str, *args: str) -> AgiResult:
         """Run a dialplan application; ``args`` are joined with commas as in the dialplan.
 
         ``result`` is the application's return value: ``-1`` usually means the caller left.
         """
         return await self.command(f"EXEC {_name(app)} {quote(','.join(args))}")
+
+
+def _digit(reply: AgiResult) -> str:
+    """STREAM FILE answers with the ASCII code of the interrupting digit (0: none)."""
+    if reply.result == "-1":
+        raise AgiHangup("caller hung up during playback")
+    code = int(reply.result) if reply.result.isdigit() else 0
+    return chr(code) if code else ""
 
 
 def _value(reply: AgiResult) -> str | None:

@@ -43,3 +43,31 @@ class CallIntake(Protocol):
     """Records a new inbound call (draft ticket) and says which ticket the agent should see."""
 
     async def open_call(self, call: InboundCall) -> CallOpened: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyCall:
+    """The callback a survey call belongs to, as the app looked it up."""
+
+    attempt_id: int
+    ticket_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAnswers:
+    """What the citizen keyed in. A rating is "1" 满意, "2" 基本满意, "3" 不满意, or None when no
+    valid key came after one repeat. ``completed`` is False when they hung up before the end."""
+
+    service: str | None
+    outcome: str | None
+    comment_file: str | None
+    uniqueid: str
+    completed: bool
+
+
+class SurveyStore(Protocol):
+    """Where the survey dialog finds its callback and leaves the answers (``app`` implements)."""
+
+    async def survey_started(self, attempt_id: int, uniqueid: str) -> SurveyCall | None: ...
+
+    async def survey_finished(self, attempt_id: int, answers: SurveyAnswers) -> None: ...

@@ -162,6 +162,41 @@ class SippCall:
             self.proc.wait()
 
 
+def _serve(
+    workdir: Path,
+    scenario: Path,
+    host: str,
+    port: int,
+    calls: int,
+    timeout_s: int,
+    media: bool = False,
+) -> subprocess.Popen[bytes]:
+    """SIPp as a phone waiting for ``calls`` calls on host:port (media on host too)."""
+    return subprocess.Popen(
+        [
+            sipp_binary(),
+            "-sf",
+            str(scenario),
+            "-i",
+            host,
+            *(["-mi", host, "-mp", "0"] if media else []),
+            "-p",
+            str(port),
+            "-m",
+            str(calls),
+            "-nostdin",
+            "-timeout",
+            f"{timeout_s}s",
+            "-trace_err",
+            "-error_file",
+            str(workdir / f"{scenario.stem}.err"),
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
 _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="centre answers">
@@ -233,33 +268,101 @@ class SippAnswerer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         scenario = self.workdir / f"answer-{self.number}.xml"
         scenario.write_text(_ANSWER.format(number=self.number, hold_ms=self.hold_ms))
-        self.proc = subprocess.Popen(
-            [
-                sipp_binary(),
-                "-sf",
-                str(scenario),
-                "-i",
-                self.host,
-                "-mi",
-                self.host,
-                "-p",
-                str(self.port),
-                "-mp",
-                "0",
-                "-m",
-                "1",
-                "-nostdin",
-                "-timeout",
-                f"{self.hold_ms // 1000 + 60}s",
-                "-trace_err",
-                "-error_file",
-                str(self.workdir / f"answer-{self.number}.err"),
-            ],
-            cwd=self.workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
+        self.proc = _serve(
+            self.workdir, scenario, self.host, self.port, 1, self.hold_ms // 1000 + 60, media=True
         )
         return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_REFUSE_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="phone refuses">
+  <recv request="INVITE" crlf="true"/>
+"""
+_BUSY = """  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+_RING = """  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="CANCEL" timeout="{ring_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      CSeq: [last_cseq_number] INVITE
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+@dataclass
+class SippRefuser:
+    """A citizen's phone that does not take the call: ``busy`` answers 486 at once, ``ring``
+    rings until the caller gives up (CANCEL). Counts the INVITEs it got."""
+
+    workdir: Path
+    mode: str  # "busy" | "ring"
+    host: str
+    port: int
+    calls: int = 1
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SippRefuser:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        body = _BUSY if self.mode == "busy" else _RING.format(ring_ms=300_000)
+        scenario = self.workdir / f"refuse-{self.mode}.xml"
+        scenario.write_text(_REFUSE_HEAD + body)
+        self.proc = _serve(self.workdir, scenario, self.host, self.port, self.calls, 300)
+        return self
+
+    def wait(self, timeout: float) -> int | None:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
