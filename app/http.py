@@ -175,6 +175,22 @@ class TranscriptionJobsOut(BaseModel):
     jobs: list[TranscriptionJobOut]
 
 
+class LiveAlertOut(BaseModel):
+    """An emergency phrase heard live; ``centre`` is the suggested one-key transfer."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    call_id: str
+    ticket_id: int | None
+    agent_id: str | None
+    category: str
+    centre: str | None
+    phrase: str
+    speaker: str | None
+    offset: float
+    raised_at: datetime
+
+
 class TicketOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -192,6 +208,7 @@ class TicketOut(BaseModel):
     calls: list[CallOut]
     transfers: list[TransferOut]
     transcripts: list[TranscriptOut] = []
+    alerts: list[LiveAlertOut] = []  # heard live, while the call was up
 
 
 public = APIRouter()
@@ -219,7 +236,27 @@ async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
     out.transcripts = [
         TranscriptOut.model_validate(t) for t in await rt.transcription.for_ticket(ticket_id)
     ]
+    out.alerts = [
+        LiveAlertOut.model_validate(a) for a in await rt.live.list_alerts(ticket_id=ticket_id)
+    ]
     return out
+
+
+@api.get("/alerts", response_model=list[LiveAlertOut])
+async def live_alerts(
+    rt: RuntimeDep,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """Emergency keyword alerts heard in live calls, newest first (the supervisor's list; each
+    also arrives on the bus and the agent's WebSocket as ``keyword_alert``)."""
+    return await rt.live.list_alerts(since=since, limit=limit)
+
+
+@api.get("/transcription/live")
+async def live_status(rt: RuntimeDep) -> dict[str, Any]:
+    """Live transcription: on which queues, slots in use, fall-backs to post-call only."""
+    return rt.live.status()
 
 
 @api.get("/calls", response_model=list[CallOut])
