@@ -35,7 +35,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -141,6 +141,9 @@ class LiveTranscription:
             return
         # One thread per stream slot: a stream's chunks never wait behind another stream's.
         self._executor = ThreadPoolExecutor(self._settings.streams, thread_name_prefix="live")
+        assert self._model is not None
+        # Loaded in the background: start-up does not wait, the first live call need not.
+        self._executor.submit(self._model.load).add_done_callback(_log_load_failure)
         await self.server.start()
 
     async def stop(self) -> None:
@@ -326,6 +329,11 @@ class LiveTranscription:
             stmt = stmt.where(LiveAlert.ticket_id == ticket_id)
         async with self._sessions() as session:
             return list((await session.scalars(stmt)).all())
+
+
+def _log_load_failure(future: Future[object]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.error("live: the speech model did not load: %s", exc)
 
 
 async def _chunk(audio: AsyncIterator[bytes], out: asyncio.Queue[bytes | None]) -> None:

@@ -106,6 +106,10 @@ class AudioStream(Protocol):
 class StreamingModel(SpeechModel, Protocol):
     """A model that also decodes live audio as it arrives (``live``)."""
 
+    def load(self) -> object:
+        """Load now (blocking, seconds), so the first live call does not wait for it."""
+        ...
+
     def stream(self, sample_rate: int, phrases: Sequence[str] | None = None) -> AudioStream:
         """A new stream; ``phrases`` restricts it to a phrase list, as ``Recognizer.spot``."""
         ...
