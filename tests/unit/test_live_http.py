@@ -3,24 +3,12 @@ bad input, and the live status and alert list of a node without live queues."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.migrate import upgrade
-from core.settings import Settings
 from tests.conftest import TEST_TOKEN
 
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    upgrade(settings.db_url)
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 @pytest.mark.parametrize("path", ["/api/alerts", "/api/transcription/live"])
