@@ -259,6 +259,7 @@ class LiveTranscription:
                     text=text.text,
                     start=None if text.start is None else round(text.start, 2),
                     end=None if text.end is None else round(text.end, 2),
+                    stream_at=round(text.audio_at, 2),
                 )
             )
         for alert in out.alerts:

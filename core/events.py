@@ -235,6 +235,7 @@ class LiveTranscript(Event):
     text: str
     start: float | None
     end: float | None
+    stream_at: float  # seconds of the stream decoded when this was produced
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
