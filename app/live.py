@@ -48,10 +48,16 @@ from app.tickets import call_key
 from core.bus import Bus
 from core.events import AgentConnected, Event, KeywordAlert, LiveTranscript
 from core.settings import LiveSettings
-from transcription import CATEGORY_LABELS_ZH, Alert, KeywordRule
-from transcription.audiosocket import AudioSocketServer
-from transcription.engine import StreamingModel
-from transcription.live import CHUNK_SECONDS, SAMPLE_RATE, LiveDecoder, LiveOutput
+from transcription import (
+    CATEGORY_LABELS_ZH,
+    Alert,
+    AudioSocketServer,
+    KeywordRule,
+    LiveDecoder,
+    LiveOutput,
+    StreamingModel,
+)
+from transcription.live import CHUNK_SECONDS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ workers = 1
 
 [transcription.live]
 queues = ["main"]
-streams = 2
+streams = 1
 port = {live_port}
 fillers = {json.dumps(FILLERS, ensure_ascii=False)}
 
@@ -153,6 +153,46 @@ async def test_live_text_and_alert_reach_the_agent_during_the_call(
     uid = connect.fields["Uniqueid"]
     for leg in (f"{uid}-in.wav", f"{uid}-out.wav"):
         assert (live_node.recordings / leg).stat().st_size > 44
+
+
+async def test_a_second_call_falls_back_to_post_call_without_waiting(
+    live_node: Node, speech: dict[str, Path], korean_citizen: dict[str, Path], tmp_path: Path
+) -> None:
+    """One live slot, two calls at once: the first is tapped, the second is answered just the
+    same, gets no tap, and its post-call transcription job is queued at hang-up."""
+    before = api(live_node, "/api/transcription/live")
+    assert before["active"] == 0 and before["pending"] == 0
+    callers = ["13800000072", "13800000073"]
+    agents = [start_agent(live_node, a, speech, tmp_path) for a in ("1001", "1002")]
+    try:
+        async with AmiObserver(*live_node.ami_login()) as ami:
+            calls = []
+            for caller in callers:
+                calls.append(
+                    citizen_call(live_node, korean_citizen, tmp_path, talk_ms=8000, caller=caller)
+                )
+                await ami.wait_for("AgentConnect", 40, CallerIDNum=caller)
+            during = api(live_node, "/api/transcription/live")
+            for call in calls:
+                await asyncio.to_thread(call.wait, 60)
+    finally:
+        for agent in agents:
+            agent.stop()
+    assert during["offered"] == before["offered"] + 2
+    assert during["fallbacks"] == before["fallbacks"] + 1
+    assert during["active"] + during["pending"] == 1
+    # Both calls were answered and recorded: the fall-back call's post-call job is there.
+    call_ids = set()
+    for caller in callers:
+        (row,) = [c for c in api(live_node, f"/api/calls?caller={caller}") if c["answered_at"]]
+        call_ids.add(row["id"])
+    jobs: set[str] = set()
+    for _ in range(60):
+        jobs = {j["call_id"] for j in api(live_node, "/api/transcription/jobs")["jobs"]}
+        if call_ids <= jobs:
+            break
+        await asyncio.sleep(0.5)
+    assert call_ids <= jobs
 
 
 def test_garbage_on_the_audiosocket_port_is_dropped(live_node: Node, live_port: int) -> None:
