@@ -206,6 +206,22 @@ class CallbackOut(BaseModel):
     attempt_rows: list[CallbackAttemptOut] = Field(serialization_alias="attempt_list")
 
 
+class LiveAlertOut(BaseModel):
+    """An emergency phrase heard live; ``centre`` is the suggested one-key transfer."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    call_id: str
+    ticket_id: int | None
+    agent_id: str | None
+    category: str
+    centre: str | None
+    phrase: str
+    speaker: str | None
+    offset: float
+    raised_at: datetime
+
+
 class TicketOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -224,6 +240,7 @@ class TicketOut(BaseModel):
     calls: list[CallOut]
     transfers: list[TransferOut]
     transcripts: list[TranscriptOut] = []
+    alerts: list[LiveAlertOut] = []  # heard live, while the call was up
     callbacks: list[CallbackOut] = []
 
 
@@ -262,6 +279,9 @@ async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
     out.callbacks = [
         CallbackOut.model_validate(c)
         for c in await rt.callbacks.list(status=None, ticket_id=ticket_id, limit=50)
+    ]
+    out.alerts = [
+        LiveAlertOut.model_validate(a) for a in await rt.live.list_alerts(ticket_id=ticket_id)
     ]
     return out
 
@@ -309,6 +329,23 @@ async def pause_campaign(
     except CallbackError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return {"name": name, "paused": action == "pause"}
+
+
+@api.get("/alerts", response_model=list[LiveAlertOut])
+async def live_alerts(
+    rt: RuntimeDep,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """Emergency keyword alerts heard in live calls, newest first (the supervisor's list; each
+    also arrives on the bus and the agent's WebSocket as ``keyword_alert``)."""
+    return await rt.live.list_alerts(since=since, limit=limit)
+
+
+@api.get("/transcription/live")
+async def live_status(rt: RuntimeDep) -> dict[str, Any]:
+    """Live transcription: on which queues, slots in use, fall-backs to post-call only."""
+    return rt.live.status()
 
 
 @api.get("/calls", response_model=list[CallOut])

@@ -206,6 +206,24 @@ class TranscriptionJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class LiveAlert(Base):
+    """An emergency phrase heard in a call while it was live (app.live), kept on the ticket."""
+
+    __tablename__ = "live_alerts"
+    __table_args__ = (Index("ix_live_alerts_raised_at", "raised_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    agent_id: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))
+    centre: Mapped[str | None] = mapped_column(String(16))  # the suggested transfer target
+    phrase: Mapped[str] = mapped_column(String(64))
+    speaker: Mapped[str | None] = mapped_column(String(16))
+    offset: Mapped[float] = mapped_column(Float)  # seconds into the live stream
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Transcript(Base):
     """A call's transcript: both legs merged by time, and the keyword alerts heard in it."""
 

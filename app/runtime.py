@@ -1,7 +1,8 @@
 """The running node: every long-lived part, built from settings and started in order.
 
-Start order: database → bus → ticket service subscriptions → transcription worker → FastAGI
-server → AMI client (with the call tracker as its single event consumer). Stop runs in reverse.
+Start order: database → bus → ticket service subscriptions → transcription worker → live
+transcription (AudioSocket server) → FastAGI server → AMI client (with the call tracker as its
+single event consumer). Stop runs in reverse.
 AMI being down at start is not fatal: calls still flow through Asterisk, and the client keeps
 reconnecting. A configured speech model that is not installed is fatal (SettingsError).
 """
@@ -19,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.callbacks import CALLBACK_DUE_STATES, CallbackService
+from app.live import LiveTranscription
 from app.missed import MissedCalls
 from app.models import Ticket, TicketState
 from app.stats import NumberStats
@@ -29,6 +31,7 @@ from app.ws import AgentHub
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import (
+    AgentConnected,
     AmiLinkChanged,
     CallEnded,
     CentreJoined,
@@ -41,12 +44,19 @@ from cti import AmiConnection, AmiEvent, AmiLoginError, AmiUnavailable, CallCont
 from ivr.numberplan import PlanFile
 from ivr.routes import build_routes
 from ivr.server import FastAgiServer
-from transcription import ModelError, SpeechModel, resolve_model, shared_model
+from transcription import (
+    KeywordRule,
+    ModelError,
+    VoskModel,
+    default_rules,
+    resolve_model,
+    shared_model,
+)
 
 log = logging.getLogger(__name__)
 
 
-def _speech_model(settings: Settings) -> SpeechModel | None:
+def _speech_model(settings: Settings) -> VoskModel | None:
     """The configured Vosk model (loaded lazily, on the first job), or None: transcription off.
     A configured but missing model stops start-up, with the command that installs it."""
     name = settings.transcription.model
@@ -56,6 +66,14 @@ def _speech_model(settings: Settings) -> SpeechModel | None:
         return shared_model(resolve_model(name, settings.models_dir, command="hotline"))
     except ModelError as exc:
         raise SettingsError(f"transcription.model: {exc}") from exc
+
+
+def _keyword_rules(settings: Settings) -> tuple[KeywordRule, ...]:
+    """The alert phrase lists from the settings, or the built-in Mandarin ones."""
+    rules = settings.transcription.keywords
+    if rules is None:
+        return default_rules()
+    return tuple(KeywordRule(r.category, r.centre, tuple(r.phrases)) for r in rules)
 
 
 class Runtime:
@@ -90,12 +108,25 @@ class Runtime:
         self.transfers = Transfers(sessions, self.control, self.plan)
         self.missed = MissedCalls(sessions)
         self.stats = NumberStats(sessions, self.plan, self.tz)
+        model = _speech_model(settings)
+        rules = _keyword_rules(settings)
         self.transcription = TranscriptionService(
             sessions,
             self.bus,
             settings.recordings_dir,
-            _speech_model(settings),
+            model,
             settings.transcription.workers,
+            node_id=settings.node_id,
+            rules=rules,
+        )
+        self.live = LiveTranscription(
+            sessions,
+            self.bus,
+            self.control,
+            model,
+            settings.transcription.live,
+            rules,
+            self.hub.send,
             node_id=settings.node_id,
         )
         self._tracker_task: asyncio.Task[None] | None = None
@@ -113,11 +144,13 @@ class Runtime:
         b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
         b.subscribe(CallEnded, self.transcription.on_call_ended, name="transcription.enqueue")
         b.subscribe(ChannelHungUp, self.callbacks.on_hangup, name="callbacks.hangup_causes")
+        b.subscribe(AgentConnected, self.live.on_agent_connected, name="live.tap")
 
     async def start(self) -> None:
         self._wire()
         await self.bus.start()
         await self.transcription.start()
+        await self.live.start()
         await self.agi.start()
         self._tracker_task = asyncio.create_task(
             self.tracker.run(self.ami_events), name="cti.tracker"
@@ -150,6 +183,7 @@ class Runtime:
                     await task
         await self.ami.close()
         await self.agi.stop()
+        await self.live.stop()
         await self.transcription.stop()
         await self.bus.stop()
         await self.engine.dispose()

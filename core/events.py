@@ -87,6 +87,8 @@ class AgentConnected(Event):
     dialled: str
     hold_seconds: int
     ticket_id: int | None
+    # The citizen's channel (what live transcription spies on); "" when not known.
+    caller_channel: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,3 +218,41 @@ class ScreenPop(Event):
     dialled: str
     category: str | None
     earlier_tickets: tuple[TicketSummary, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveTranscript(Event):
+    """Live text of what the citizen is saying, for the agent's desk: ``partial`` is the open
+    sentence so far (replaced by the next partial), ``final`` a closed sentence. Times are
+    seconds from the start of the live stream (the agent answering)."""
+
+    name: ClassVar[str] = "live_transcript"
+    agent_id: str
+    call_id: str
+    ticket_id: int | None
+    kind: str  # partial | final
+    speaker: str  # citizen
+    text: str
+    start: float | None
+    end: float | None
+    stream_at: float  # seconds of the stream decoded when this was produced
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeywordAlert(Event):
+    """An emergency phrase heard live: the desk offers a one-key transfer to ``centre``, the
+    supervisor's wallboard lists it; stored on the ticket (``alert_id``)."""
+
+    name: ClassVar[str] = "keyword_alert"
+    alert_id: int | None  # None only if the call's record is missing (not stored)
+    agent_id: str
+    call_id: str
+    ticket_id: int | None
+    category: str
+    category_zh: str
+    centre: str | None  # 119, 120, 122, 110 — the number to transfer to
+    phrase: str
+    speaker: str | None
+    offset: float  # seconds from the start of the live stream
+    # The one-key action: POST this path with {"target": centre, "mode": "attended"}.
+    transfer_path: str | None

@@ -140,6 +140,39 @@ class QueueSettings(BaseModel):
     wrapup_seconds: int = Field(default=10, ge=0)
 
 
+class KeywordRuleSettings(BaseModel):
+    """One alert category: phrases that, heard in a call, suggest handing it to ``centre``."""
+
+    category: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    centre: str | None = Field(default=None, pattern=r"^[0-9]{3,11}$")
+    phrases: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1)
+
+
+class LiveSettings(BaseModel):
+    """Live transcription of the caller while bridged to an agent (app.live, AudioSocket)."""
+
+    # Queues whose calls are transcribed live (e.g. ["main"]); empty: live is off.
+    queues: list[str] = Field(default_factory=list)
+    # Live streams at once; each full-vocabulary stream takes ~1/3-1 core. Calls beyond this
+    # get post-call transcripts only.
+    streams: int = Field(default=2, ge=1, le=64)
+    # Where our AudioSocket server listens for Asterisk (loopback only: raw call audio).
+    host: str = "127.0.0.1"
+    port: Port = 14574
+    # Everyday phrases added to the spotting grammar so ordinary speech is not forced onto an
+    # alert phrase (needed by models whose unknown-word token absorbs little).
+    fillers: list[str] = Field(default_factory=list)
+    # Restrict the live transcript to a phrase list (scripted dialogs, tests); None: full.
+    vocabulary: list[str] | None = None
+    # Spotted words the decoder is less sure of than this raise no alert.
+    min_conf: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        return _require_loopback(value, "transcription.live.host")
+
+
 class TranscriptionSettings(BaseModel):
     """Post-call transcription of the recorded legs (transcription/, wired by app.transcripts)."""
 
@@ -148,6 +181,10 @@ class TranscriptionSettings(BaseModel):
     model: str | None = None
     # Decoding threads; each busy one takes a core, so keep it below the box's cores.
     workers: int = Field(default=1, ge=1, le=8)
+    live: LiveSettings = Field(default_factory=LiveSettings)
+    # Emergency phrase lists by category; None: the built-in Mandarin lists
+    # (transcription.default_rules: 着火 → 119, 救护车 → 120, 车祸 → 122, 救命 → 110 …).
+    keywords: list[KeywordRuleSettings] | None = None
 
 
 class Settings(BaseSettings):

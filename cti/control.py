@@ -160,5 +160,22 @@ class CallControl:
         )
         return OriginateResult.from_events(response.events)
 
+    async def tap_audio(
+        self, channel: str, host: str, port: int, stream_id: str, timeout_seconds: int = 10
+    ) -> AmiResponse:
+        """Stream what ``channel`` says to our AudioSocket server, without touching its call:
+        an AudioSocket channel runs ChanSpy on it (q: quiet, E: end with the spied channel,
+        o: only the spied channel's own audio — the caller, not the agent)."""
+        return await self._ami.send_action(
+            {
+                "Action": "Originate",
+                "Channel": f"AudioSocket/{host}:{port}/{stream_id}",
+                "Application": "ChanSpy",
+                "Data": f"{channel},qEo",
+                "Timeout": str(timeout_seconds * 1000),
+                "Async": "true",
+            }
+        )
+
     async def hangup(self, channel: str) -> AmiResponse:
         return await self._ami.send_action({"Action": "Hangup", "Channel": channel})

@@ -163,6 +163,7 @@ class CallTracker:
                         dialled=state.dialled or event.exten,
                         hold_seconds=event.hold_time,
                         ticket_id=state.ticket_id,
+                        caller_channel=event.channel,
                     )
                 )
             case AgentComplete():

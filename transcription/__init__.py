@@ -1,4 +1,4 @@
-"""Transcription: recorded call audio into timed text and emergency alerts (live audio later).
+"""Transcription: call audio into timed text and emergency alerts, after the call and live.
 
 Call flow: Asterisk records each direction of a call (MixMonitor ``r()``/``t()``) → after
 hang-up the app's job queue calls ``transcribe_call_async`` in a bounded executor → the two
@@ -6,17 +6,23 @@ legs are decoded separately by a ``Recognizer`` from the process's one ``VoskMod
 into a ``Transcript`` (市民/话务员 lines) that the app stores on the ticket → ``find_alerts`` /
 ``spot_alerts`` turn emergency phrases into ``Alert``s with the centre to transfer to. Models
 are installed and found by ``install_model`` / ``resolve_model``; ``cli`` is the command line.
+Live: ``AudioSocketServer`` takes the caller's audio that Asterisk streams while the call is
+bridged, and a ``LiveDecoder`` per stream turns it into partial/final text and ``Alert``s.
 It imports no other project package; the app wires it to the bus, the database and the desk.
 """
 
 from collections.abc import Sequence as _Sequence
 
+from transcription.audiosocket import AudioSocketError, AudioSocketServer, FrameParser
 from transcription.engine import (
     AudioFormatError,
+    AudioStream,
     ModelError,
     Recognizer,
     Segment,
     SpeechModel,
+    StreamingModel,
+    StreamUpdate,
     TranscriptionError,
     Word,
 )
@@ -28,6 +34,7 @@ from transcription.keywords import (
     find_alerts,
     spot_alerts,
 )
+from transcription.live import LiveDecoder, LiveOutput, LiveText
 from transcription.models import install_model, list_models, pypi_model_path, resolve_model
 from transcription.post_call import (
     SPEAKER_LABELS_ZH,
@@ -56,12 +63,21 @@ __all__ = [
     "SPEAKER_LABELS_ZH",
     "Alert",
     "AudioFormatError",
+    "AudioSocketError",
+    "AudioSocketServer",
+    "AudioStream",
+    "FrameParser",
     "KeywordRule",
+    "LiveDecoder",
+    "LiveOutput",
+    "LiveText",
     "ModelError",
     "Recognizer",
     "Segment",
     "Speaker",
     "SpeechModel",
+    "StreamUpdate",
+    "StreamingModel",
     "Transcript",
     "TranscriptLine",
     "TranscriptionError",

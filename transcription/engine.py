@@ -2,8 +2,10 @@
 
 Call flow: ``post_call`` (recorded legs after hang-up) and ``keywords`` (alert spotting) ask a
 ``SpeechModel`` for a ``Recognizer`` and hand it 16-bit mono PCM; the recogniser returns
-``Segment``s of timed ``Word``s. ``vosk_engine`` is the implementation we ship; another engine
-fits behind the same two Protocols without touching the callers.
+``Segment``s of timed ``Word``s. ``live`` asks a ``StreamingModel`` for an ``AudioStream`` and
+feeds it the call's audio as it arrives, getting partial text and closed utterances back.
+``vosk_engine`` is the implementation we ship; another engine fits behind the same Protocols
+without touching the callers.
 """
 
 from __future__ import annotations
@@ -81,3 +83,33 @@ class SpeechModel(Protocol):
     def name(self) -> str: ...
 
     def recognizer(self) -> Recognizer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamUpdate:
+    """What one chunk of live audio produced: utterances the engine closed, and the text of
+    the utterance still open (None when it did not change or nothing is open)."""
+
+    finals: tuple[Segment, ...] = ()
+    partial: str | None = None
+
+
+class AudioStream(Protocol):
+    """One live stream's decoder: fed chunks of 16-bit mono PCM in order, from one thread at a
+    time. Word times count from the stream's first sample."""
+
+    def accept(self, pcm: bytes) -> StreamUpdate: ...
+
+    def finish(self) -> StreamUpdate: ...
+
+
+class StreamingModel(SpeechModel, Protocol):
+    """A model that also decodes live audio as it arrives (``live``)."""
+
+    def load(self) -> object:
+        """Load now (blocking, seconds), so the first live call does not wait for it."""
+        ...
+
+    def stream(self, sample_rate: int, phrases: Sequence[str] | None = None) -> AudioStream:
+        """A new stream; ``phrases`` restricts it to a phrase list, as ``Recognizer.spot``."""
+        ...

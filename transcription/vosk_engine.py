@@ -21,7 +21,7 @@ from typing import Any
 
 import vosk  # type: ignore[import-untyped]
 
-from transcription.engine import AudioFormatError, ModelError, Segment, Word
+from transcription.engine import AudioFormatError, ModelError, Segment, StreamUpdate, Word
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,11 @@ def read_feature_config(model_dir: Path) -> FeatureConfig:
 
 def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
     """16-bit mono PCM at another rate (only for models that refuse to upsample)."""
+    return _ratecv(pcm, from_rate, to_rate, None)[0]
+
+
+def _ratecv(pcm: bytes, from_rate: int, to_rate: int, state: Any) -> tuple[bytes, Any]:
+    """``audioop.ratecv`` on 16-bit mono; ``state`` carries the filter across a stream's chunks."""
     try:
         with warnings.catch_warnings():
             # Deprecated since 3.11, removed in 3.13 (then the audioop-lts package provides it).
@@ -84,8 +89,8 @@ def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
             f"the model needs {to_rate} Hz audio and resampling needs audioop: "
             "pip install audioop-lts"
         ) from exc
-    out, _state = audioop.ratecv(pcm, 2, 1, from_rate, to_rate, None)
-    return out
+    out, state = audioop.ratecv(pcm, 2, 1, from_rate, to_rate, state)
+    return out, state
 
 
 def shared_model(path: Path, *, name: str | None = None) -> VoskModel:
@@ -160,6 +165,29 @@ class VoskModel:
     def recognizer(self) -> VoskRecognizer:
         return VoskRecognizer(self)
 
+    def stream(self, sample_rate: int, phrases: Sequence[str] | None = None) -> VoskStream:
+        """A live stream (``engine.StreamingModel``); loads the model if needed (blocking).
+        Raises ``ModelError`` when ``phrases`` is given and the model can say none of them."""
+        grammar = None if phrases is None else self.grammar(phrases)
+        if grammar is not None and not grammar:
+            raise ModelError(
+                f"model {self._name} can say none of the phrases {list(phrases or ())}"
+            )
+        return VoskStream(self, sample_rate, grammar)
+
+    def grammar(self, phrases: Sequence[str]) -> list[str]:
+        """A Vosk grammar for ``phrases``: the sayable ones, plus the unknown-word token;
+        empty when none is sayable."""
+        grammar: list[str] = []
+        for phrase in dict.fromkeys(phrases):
+            words = self.vocabulary_phrase(phrase)
+            if words is not None:
+                grammar.append(words)
+        unknown = self.unknown_token
+        if grammar and unknown is not None:
+            grammar.append(unknown)
+        return grammar
+
     def vocabulary_phrase(self, phrase: str) -> str | None:
         """``phrase`` as space-separated vocabulary words, or None if the model can't say it.
 
@@ -211,16 +239,9 @@ class VoskRecognizer:
         return self._decode(pcm, sample_rate, grammar=None)
 
     def spot(self, pcm: bytes, sample_rate: int, phrases: Sequence[str]) -> list[Segment]:
-        grammar: list[str] = []
-        for phrase in dict.fromkeys(phrases):
-            words = self.model.vocabulary_phrase(phrase)
-            if words is not None:
-                grammar.append(words)
+        grammar = self.model.grammar(phrases)
         if not grammar:
             return []  # nothing sayable: an empty grammar would only produce garbage
-        unknown = self.model.unknown_token
-        if unknown is not None:
-            grammar.append(unknown)
         return self._decode(pcm, sample_rate, grammar=grammar)
 
     def _decode(self, pcm: bytes, sample_rate: int, grammar: list[str] | None) -> list[Segment]:
@@ -239,11 +260,7 @@ class VoskRecognizer:
         if not self.model.features.accepts(rate):
             pcm = resample(pcm, rate, self.model.sample_rate)
             rate = self.model.sample_rate
-        if grammar is None:
-            rec = vosk.KaldiRecognizer(model, rate)
-        else:
-            rec = vosk.KaldiRecognizer(model, rate, json.dumps(grammar, ensure_ascii=False))
-        rec.SetWords(True)
+        rec = _kaldi(model, rate, grammar)
         results: list[str] = []
         step = max(2, int(rate * _CHUNK_SECONDS) * 2)
         for i in range(0, len(pcm), step):
@@ -251,6 +268,51 @@ class VoskRecognizer:
                 results.append(rec.Result())
         results.append(rec.FinalResult())
         return [seg for r in results for seg in _segments(r)]
+
+
+class VoskStream:
+    """Implements ``engine.AudioStream``: one ``KaldiRecognizer`` kept across chunks, so the
+    decoder's state (and Vosk's endpointer, which closes an utterance at a pause) carries on."""
+
+    def __init__(self, model: VoskModel, sample_rate: int, grammar: list[str] | None) -> None:
+        if sample_rate <= 0:
+            raise AudioFormatError(f"invalid sample rate {sample_rate}")
+        self._from_rate = sample_rate
+        # Models that refuse 8 kHz get it resampled here, with ratecv's state across chunks.
+        self._to_rate = sample_rate if model.features.accepts(sample_rate) else model.sample_rate
+        self._ratecv_state: Any = None
+        self._rec = _kaldi(model.load(), self._to_rate, grammar)
+        self._partial = ""
+
+    def accept(self, pcm: bytes) -> StreamUpdate:
+        if len(pcm) % 2:
+            raise AudioFormatError("16-bit PCM must have an even number of bytes")
+        if self._to_rate != self._from_rate:
+            pcm, self._ratecv_state = _ratecv(
+                pcm, self._from_rate, self._to_rate, self._ratecv_state
+            )
+        if self._rec.AcceptWaveform(pcm):
+            self._partial = ""
+            return StreamUpdate(finals=tuple(_segments(self._rec.Result())))
+        partial = str(json.loads(self._rec.PartialResult()).get("partial", ""))
+        partial = " ".join(w for w in partial.split() if w not in _UNKNOWN_TOKENS)
+        if partial == self._partial:
+            return StreamUpdate()
+        self._partial = partial
+        return StreamUpdate(partial=partial)
+
+    def finish(self) -> StreamUpdate:
+        self._partial = ""
+        return StreamUpdate(finals=tuple(_segments(self._rec.FinalResult())))
+
+
+def _kaldi(model: Any, rate: int, grammar: list[str] | None) -> Any:
+    if grammar is None:
+        rec = vosk.KaldiRecognizer(model, rate)
+    else:
+        rec = vosk.KaldiRecognizer(model, rate, json.dumps(grammar, ensure_ascii=False))
+    rec.SetWords(True)
+    return rec
 
 
 def _segments(result_json: str) -> list[Segment]:

@@ -107,6 +107,7 @@ async def test_answered_call_publishes_the_call_story() -> None:
                 dialled="12345",
                 hold_seconds=12,
                 ticket_id=42,
+                caller_channel="PJSIP/carrier-00000000",
             ),
             AgentCallEnded(
                 node_id=NODE,

@@ -4,26 +4,15 @@ where nothing listens): authentication, clear errors, no secret in logs."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from app.logs import RedactSecrets
-from app.main import create_app
-from app.migrate import upgrade
-from core.settings import Settings
 from tests.conftest import TEST_TOKEN
 
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    upgrade(settings.db_url)
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def test_health_is_public_and_reports_ami_down(client: TestClient) -> None:
