@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
 
+from app.auth import Principal, Role
 from app.missed import MissedCallError
 from app.models import TicketState
 from app.runtime import Runtime
@@ -26,21 +26,41 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-def _token_ok(rt: Runtime, token: str | None) -> bool:
-    expected = rt.settings.api.token.get_secret_value()
-    return token is not None and hmac.compare_digest(token.encode(), expected.encode())
-
-
-def require_token(
+async def authenticated(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    if not _token_ok(runtime(request), creds.credentials if creds else None):
+) -> Principal:
+    """Who is calling: a desk session's token, or the node's API token (service, admin)."""
+    found = await runtime(request).users.resolve(creds.credentials if creds else None)
+    if found is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "a valid bearer token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return found
+
+
+CurrentUser = Annotated[Principal, Depends(authenticated)]
+
+
+def allow(*roles: Role) -> Any:
+    """A route dependency: only these roles (admin always) may call it."""
+    permitted = {*roles, Role.ADMIN}
+
+    def check(who: CurrentUser) -> Principal:
+        if who.role not in permitted:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"the {who.role.value} role may not do this"
+            )
+        return who
+
+    return Depends(check)
+
+
+STAFF = allow(Role.AGENT, Role.SUPERVISOR)
+READERS = allow(Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT)
+SUPERVISORS = allow(Role.SUPERVISOR)
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
@@ -195,7 +215,7 @@ class TicketOut(BaseModel):
 
 
 public = APIRouter()
-api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+api = APIRouter(prefix="/api", dependencies=[Depends(authenticated)])
 
 
 @public.get("/api/health")
@@ -210,7 +230,7 @@ async def openapi_schema(request: Request) -> dict[str, Any]:
     return request.app.openapi()  # type: ignore[no-any-return]
 
 
-@api.get("/tickets/{ticket_id}", response_model=TicketOut)
+@api.get("/tickets/{ticket_id}", response_model=TicketOut, dependencies=[READERS])
 async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
     ticket = await rt.tickets.get_ticket(ticket_id)
     if ticket is None:
@@ -222,7 +242,7 @@ async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
     return out
 
 
-@api.get("/calls", response_model=list[CallOut])
+@api.get("/calls", response_model=list[CallOut], dependencies=[STAFF])
 async def list_calls(
     rt: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -232,7 +252,12 @@ async def list_calls(
     return await rt.tickets.list_calls(limit=limit, caller=caller, since=since)
 
 
-@api.post("/calls/{call_id}/transfers", response_model=TransferOut, status_code=201)
+@api.post(
+    "/calls/{call_id}/transfers",
+    response_model=TransferOut,
+    status_code=201,
+    dependencies=[STAFF],
+)
 async def start_transfer(call_id: str, body: TransferIn, rt: RuntimeDep) -> Any:
     """Hand the agent's call to another centre: attended (consult first), threeway (all
     three talk), or blind."""
@@ -242,7 +267,7 @@ async def start_transfer(call_id: str, body: TransferIn, rt: RuntimeDep) -> Any:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
-@api.post("/transfers/{transfer_id}/{action}", response_model=TransferOut)
+@api.post("/transfers/{transfer_id}/{action}", response_model=TransferOut, dependencies=[STAFF])
 async def finish_transfer(
     transfer_id: RowId, action: Literal["complete", "cancel"], rt: RuntimeDep
 ) -> Any:
@@ -252,7 +277,7 @@ async def finish_transfer(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
-@api.get("/missed-calls", response_model=list[MissedCallOut])
+@api.get("/missed-calls", response_model=list[MissedCallOut], dependencies=[STAFF])
 async def list_missed_calls(
     rt: RuntimeDep,
     state: Annotated[Literal["open", "claimed", "done", "cleared"] | None, Query()] = "open",
@@ -263,9 +288,15 @@ async def list_missed_calls(
 
 @api.post("/missed-calls/{entry_id}/{action}", response_model=MissedCallOut)
 async def work_missed_call(
-    entry_id: RowId, action: Literal["claim", "complete", "call"], body: AgentIn, rt: RuntimeDep
+    entry_id: RowId,
+    action: Literal["claim", "complete", "call"],
+    body: AgentIn,
+    rt: RuntimeDep,
+    who: Annotated[Principal, STAFF],
 ) -> Any:
     """claim it, complete it, or call the citizen back (the agent's phone rings first)."""
+    if not who.may_act_for(body.agent_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not act for agent {body.agent_id}")
     try:
         if action == "complete":
             return await rt.missed.complete(entry_id, body.agent_id)
@@ -281,14 +312,14 @@ async def work_missed_call(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Asterisk: {exc}") from exc
 
 
-@api.get("/stats/numbers", response_model=list[NumberDayOut])
+@api.get("/stats/numbers", response_model=list[NumberDayOut], dependencies=[SUPERVISORS])
 async def number_stats(rt: RuntimeDep, day: date | None = None) -> Any:
     """Calls per service number on one local day (default today): offered, answered,
     abandoned, unanswered, notices played."""
     return await rt.stats.day(day or datetime.now(rt.tz).date())
 
 
-@api.get("/transcription/jobs", response_model=TranscriptionJobsOut)
+@api.get("/transcription/jobs", response_model=TranscriptionJobsOut, dependencies=[SUPERVISORS])
 async def transcription_jobs(
     rt: RuntimeDep,
     state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None,
@@ -307,14 +338,19 @@ async def transcription_jobs(
 
 @public.websocket("/ws/agents/{agent_id}")
 async def agent_socket(ws: WebSocket, agent_id: str, token: str | None = None) -> None:
-    """Screen pops for one agent. Browsers cannot set headers here, so the token is a query
-    parameter; the connection is refused (close 1008) without a valid one."""
+    """Screen pops and state changes for one agent. Browsers cannot set headers here, so the
+    token is a query parameter; the connection is refused (close 1008) unless it belongs to
+    that agent, a supervisor or the service."""
     rt: Runtime = ws.app.state.runtime
-    if not _token_ok(rt, token):
+    who = await rt.users.resolve(token)
+    if who is None:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
         return
     if agent_id not in rt.settings.agents:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="unknown agent")
+        return
+    if not who.may_act_for(agent_id):
+        await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="not your agent")
         return
     await ws.accept()
     rt.hub.attach(agent_id, ws)

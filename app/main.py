@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.desk import desk, pages, sign_in
 from app.http import api, public
 from app.runtime import Runtime
 from core.settings import Settings
@@ -35,4 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(public)
     app.include_router(api)
+    app.include_router(sign_in)
+    app.include_router(desk)
+    app.include_router(pages)
     return app

@@ -11,7 +11,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.events import utcnow
@@ -68,6 +79,10 @@ class Ticket(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
+    # Written by the agent at the desk (app.desk): where, how urgent, may we call back.
+    address: Mapped[str | None] = mapped_column(String(200))
+    urgency: Mapped[str | None] = mapped_column(String(16))  # normal, urgent
+    contact_consent: Mapped[bool | None] = mapped_column(Boolean)
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -208,3 +223,47 @@ class Transcript(Base):
     model: Mapped[str] = mapped_column(String(128))
     seconds: Mapped[float | None] = mapped_column(Float)  # decoding time (both legs)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    """A person who signs in: an agent (tied to a SIP extension), supervisor, department, admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id (app.auth)
+    role: Mapped[str] = mapped_column(String(16))  # agent, supervisor, department, admin
+    agent_id: Mapped[str | None] = mapped_column(String(16), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserSession(Base):
+    """A signed-in browser or client: only the SHA-256 of its bearer token is stored."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AgentStateChange(Base):
+    """Every agent state change with its time (feeds occupancy reports): the state entered."""
+
+    __tablename__ = "agent_state_changes"
+    __table_args__ = (Index("ix_agent_state_changes_agent_at", "agent_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str] = mapped_column(String(16))
+    # logged_out, ready, paused, on_call, wrapup (cti.agent_states.AgentState)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))  # pause reason code
+    # who caused it: "agent:1001", "supervisor:wang", "asterisk" (events), "rebuild"
+    source: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

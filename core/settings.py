@@ -11,7 +11,7 @@ import ipaddress
 import os
 import zoneinfo
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -112,6 +112,8 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: Port = 18345
     token: SecretStr
+    # How long a desk sign-in lasts (a shift and some).
+    session_hours: float = Field(default=12.0, gt=0, le=168)
 
     @field_validator("token")
     @classmethod
@@ -137,6 +139,18 @@ class QueueSettings(BaseModel):
     name: str = Field(default="main", pattern=r"^[a-z][a-z0-9_-]{1,31}$")
     agent_ring_seconds: int = Field(default=15, ge=5)
     wrapup_seconds: int = Field(default=10, ge=0)
+
+
+class AgentSettings(BaseModel):
+    """Agent states at the desk (cti.agent_states, app.agents)."""
+
+    # dynamic: agents join the queues when they log in at the desk (QueueAdd); static: every
+    # configured agent is a permanent member, as before the desk existed.
+    members: Literal["dynamic", "static"] = "dynamic"
+    # Reason codes an agent may pause with (示忙原因).
+    pause_reasons: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field(
+        default_factory=lambda: ["小休", "培训", "会议", "工单处理"], min_length=1
+    )
 
 
 class TranscriptionSettings(BaseModel):
@@ -171,6 +185,7 @@ class Settings(BaseSettings):
     api: ApiSettings
     asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    agent_states: AgentSettings = Field(default_factory=AgentSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
 
     @classmethod

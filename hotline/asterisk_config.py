@@ -201,10 +201,12 @@ HOTLINE_NUMBER=12345
 QUEUE_MAIN={settings.queue.name}
 QUEUE_MAX_WAIT=
 """
-    members = "\n".join(f"member => PJSIP/{a},0,{a},PJSIP/{a}" for a in settings.agents)
+    members = "\n".join(
+        numberplan_conf.static_member(settings, a, 0) for a in settings.agents
+    ).strip()
     files["generated/queues.conf"] = f"""[{settings.queue.name}](hotline-queue-defaults)
 timeout={settings.queue.agent_ring_seconds}
-wrapuptime={settings.queue.wrapup_seconds}
+wrapuptime={numberplan_conf.asterisk_wrapup(settings)}
 periodic-announce={inner}/prompts/hold
 {members}
 

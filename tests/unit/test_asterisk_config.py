@@ -25,10 +25,7 @@ PLAN = load_number_plan(EXAMPLE_PLAN)
 
 @pytest.fixture
 def rendered(settings: Settings) -> dict[str, str]:
-    ensure_agent_secrets(settings)
-    return render(
-        settings, Instance.of(settings), "/usr/lib/x86_64-linux-gnu/asterisk/modules", PLAN
-    )
+    return _render(settings)
 
 
 def test_committed_files_hold_no_secret_or_address() -> None:
@@ -59,9 +56,24 @@ def test_ami_is_loopback_least_privilege_with_screen_pop_vars(rendered: dict[str
     assert "webenabled=no" in ami
 
 
-def test_agents_get_endpoints_and_queue_membership(
-    rendered: dict[str, str], settings: Settings
-) -> None:
+def _render(settings: Settings) -> dict[str, str]:
+    ensure_agent_secrets(settings)
+    return render(
+        settings, Instance.of(settings), "/usr/lib/x86_64-linux-gnu/asterisk/modules", PLAN
+    )
+
+
+def test_desk_logins_leave_queues_without_members(rendered: dict[str, str]) -> None:
+    """Dynamic members (the default): agents join with QueueAdd when they log in at the desk;
+    wrap-up is the app's pause, so Asterisk's own is off."""
+    queues = rendered["generated/queues.conf"]
+    assert "member =>" not in queues
+    assert "wrapuptime=0" in queues and "wrapuptime=10" not in queues
+
+
+def test_agents_get_endpoints_and_queue_membership(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, agent_states={"members": "static"})
+    rendered = _render(settings)
     secrets = ensure_agent_secrets(settings)
     agents = rendered["generated/pjsip_agents.conf"]
     queues = rendered["generated/queues.conf"]
@@ -112,7 +124,8 @@ def test_dialplan_falls_through_when_fastagi_fails() -> None:
     assert not any(s.startswith("Hangup") for s in path)
 
 
-def test_number_plan_is_rendered(rendered: dict[str, str], settings: Settings) -> None:
+def test_number_plan_is_rendered(tmp_path: Path) -> None:
+    rendered = _render(make_settings(tmp_path, agent_states={"members": "static"}))
     numbers = rendered["generated/extensions_numbers.conf"]
     for n in ("12345", "12369", "12328", "12329", "12333", "12366"):
         assert f"exten => {n},1,Goto(hotline-inbound,${{EXTEN}},1)" in numbers
