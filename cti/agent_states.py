@@ -23,6 +23,10 @@ WRAPUP_REASON = "话后处理"
 """The pause reason that marks after-call work (distinct from the agent's own pauses)."""
 
 
+# AST_DEVICE_INUSE, AST_DEVICE_BUSY, AST_DEVICE_ONHOLD (QueueMember "Status").
+BUSY_DEVICE_STATES = frozenset({2, 3, 8})
+
+
 class AgentState(enum.StrEnum):
     LOGGED_OUT = "logged_out"  # 未登录
     READY = "ready"  # 示闲
@@ -135,14 +139,17 @@ class AgentBoard:
         """Replace every agent's facts with a QueueStatus answer (after an AMI reconnect);
         return the states that differ from what we believed."""
         fresh = {agent: _Facts() for agent in self._facts}
-        for m in members:
+        # The latest pause wins where queues disagree (paused from the CLI in one queue).
+        for m in sorted(members, key=lambda m: m.last_pause):
             facts = fresh.get(m.agent_id)
             if facts is None:
                 continue
             facts.queues.add(m.queue)
             if m.paused:
                 facts.paused, facts.reason = True, m.paused_reason
-            facts.in_call = facts.in_call or m.in_call
+            # InCall covers queue calls; the device state also catches a call the agent is on
+            # outside the queues (a click-to-call back to a citizen).
+            facts.in_call = facts.in_call or m.in_call or m.status in BUSY_DEVICE_STATES
         self._facts = fresh
         return [s for s in (self._settle(a) for a in sorted(fresh)) if s is not None]
 

@@ -226,6 +226,7 @@ class QueueMemberEvent(AmiEvent):
     paused_reason: str
     in_call: bool
     status: int  # device state: 1 not in use, 2 in use, 5 unavailable, 6 ringing …
+    last_pause: int = 0  # epoch seconds of the member's last pause (0: never)
 
     @property
     def agent_id(self) -> str:
@@ -405,6 +406,7 @@ def _member(cls: type[QueueMemberEvent]) -> Callable[[_Fields], QueueMemberEvent
             paused_reason=f.optional("PausedReason"),
             in_call=f.optional("InCall") == "1",
             status=f.optional_integer("Status") or 0,
+            last_pause=f.optional_integer("LastPause") or 0,
         )
 
     return parse

@@ -84,6 +84,21 @@ async def wait_pop(ws: Any, timeout: float) -> dict[str, Any]:
             return frame  # type: ignore[no-any-return]
 
 
+def agent_state(node: Node, agent: str) -> dict[str, Any]:
+    return api(node, f"/api/agents/{agent}")  # type: ignore[no-any-return]
+
+
+def set_agent_state(node: Node, agent: str, action: str, reason: str | None = None) -> None:
+    """Ask for a state (login, ready, pause, logout …) and wait until Asterisk confirmed it."""
+    api(node, f"/api/agents/{agent}/{action}", "POST", {"reason": reason})
+    want = {"login": "ready", "ready": "ready", "pause": "paused", "logout": "logged_out"}
+    deadline = time.monotonic() + 10
+    while (got := agent_state(node, agent))["state"] != want.get(action, got["state"]):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"agent {agent} stayed {got} after {action}")
+        time.sleep(0.05)
+
+
 def end_all_calls(node: Node) -> None:
     """Test clean-up: a killed SIPp sends no BYE, so ask Asterisk to end every channel left,
     so no leftover caller waits in a queue for the next test's agent."""
