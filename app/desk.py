@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.agents import AgentStateError
 from app.auth import AuthError, Principal, Role
+from app.call_actions import CallActionError
 from app.http import (
+    STAFF,
     SUPERVISORS,
     CurrentUser,
     RowId,
@@ -222,6 +225,20 @@ async def agent_action(
     except AmiError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Asterisk: {exc}") from exc
     return {"agent_id": agent_id, "requested": action}
+
+
+@desk.post("/calls/{call_id}/hangup", status_code=202, dependencies=[STAFF])
+async def hang_up(
+    call_id: Annotated[str, PathParam(max_length=64)], rt: RuntimeDep, who: CurrentUser
+) -> dict[str, str]:
+    """End the agent's call (the agent's own, or any for a supervisor)."""
+    try:
+        await rt.call_actions.hangup(call_id, who)
+    except CallActionError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    except AmiError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Asterisk: {exc}") from exc
+    return {"call_id": call_id, "requested": "hangup"}
 
 
 @desk.patch(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agents import AgentService
 from app.auth import UserService
+from app.call_actions import CallActions
 from app.missed import MissedCalls
 from app.stats import NumberStats
 from app.ticket_edits import TicketEditor
@@ -101,6 +102,7 @@ class Runtime:
             node_id=settings.node_id,
         )
         self.ticket_edits = TicketEditor(sessions)
+        self.call_actions = CallActions(sessions, self.control)
         self.users = UserService(
             sessions, settings.api.token.get_secret_value(), settings.api.session_hours
         )

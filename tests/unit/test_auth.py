@@ -204,3 +204,19 @@ def test_user_command_prints_a_generated_password_once(
     asyncio.run(check())
     with pytest.raises(SetupError, match="not in this node's agents"):
         run_user_command(settings, args(action="add", username="x", role="agent", agent="9999"))
+
+
+def test_desk_page_and_its_assets_are_served(client: TestClient) -> None:
+    page = client.get("/desk")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'lang="zh-CN"' in page.text and "座席工作台" in page.text
+    for asset in ("/static/desk.js", "/static/desk.css"):
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/", follow_redirects=False).headers["location"] == "/desk"
+
+
+def test_hangup_of_an_unknown_call_is_404_and_needs_staff(client: TestClient) -> None:
+    li, dept = _auth(client, "li"), _auth(client, "dept")
+    assert client.post("/api/calls/n1:1.1/hangup", headers=dept).status_code == 403
+    resp = client.post("/api/calls/n1:1.1/hangup", headers=li)
+    assert resp.status_code == 404 and "does not exist" in resp.json()["detail"]
