@@ -73,7 +73,7 @@ class AgentService:
     ) -> None:
         self._sessions = sessions
         self.board = board
-        self._members = membership
+        self.membership = membership
         self._sockets = sockets
         self._bus = bus
         self._settings = settings
@@ -113,7 +113,7 @@ class AgentService:
         self._asked(agent_id, by)
         for queue, penalty in memberships(self._settings, self._plan(), agent_id):
             try:
-                await self._members.add(agent_id, queue, penalty, paused=False)
+                await self.membership.add(agent_id, queue, penalty, paused=False)
             except AmiActionError as exc:
                 if "already" not in exc.response.message.lower():
                     raise
@@ -125,7 +125,7 @@ class AgentService:
         self._cancel_wrapup(agent_id)
         for queue, _penalty in memberships(self._settings, self._plan(), agent_id):
             try:
-                await self._members.remove(agent_id, queue)
+                await self.membership.remove(agent_id, queue)
             except AmiActionError as exc:
                 log.info("agent %s was not in queue %s: %s", agent_id, queue, exc)
 
@@ -133,7 +133,7 @@ class AgentService:
         self._require_logged_in(agent_id)
         self._asked(agent_id, by)
         self._cancel_wrapup(agent_id)
-        await self._members.pause(agent_id, False)
+        await self.membership.pause(agent_id, False)
 
     async def pause(self, agent_id: str, reason: str, by: str) -> None:
         self._require_logged_in(agent_id)
@@ -144,7 +144,7 @@ class AgentService:
             )
         self._asked(agent_id, by)
         self._cancel_wrapup(agent_id)
-        await self._members.pause(agent_id, True, reason)
+        await self.membership.pause(agent_id, True, reason)
 
     async def end_wrapup(self, agent_id: str, by: str) -> None:
         """The agent finished the ticket early: ready for the next call now."""
@@ -194,7 +194,7 @@ class AgentService:
     async def _start_wrapup(self, agent_id: str, seconds: float) -> bool:
         self._asked(agent_id, "wrapup")
         try:
-            await self._members.pause(agent_id, True, WRAPUP_REASON)
+            await self.membership.pause(agent_id, True, WRAPUP_REASON)
         except AmiError as exc:
             log.warning("could not start after-call work for agent %s: %s", agent_id, exc)
             return False
@@ -214,7 +214,7 @@ class AgentService:
         if self.board.status(agent_id).state is AgentState.WRAPUP:
             self._asked(agent_id, "wrapup-timer")
             try:
-                await self._members.pause(agent_id, False)
+                await self.membership.pause(agent_id, False)
             except AmiError as exc:
                 log.warning("could not end after-call work of agent %s: %s", agent_id, exc)
 
@@ -225,7 +225,7 @@ class AgentService:
 
     async def rebuild(self) -> list[AgentStatus]:
         """Read every agent's membership back from Asterisk (after each AMI login)."""
-        members = await self._members.status()
+        members = await self.membership.status()
         changes = self.board.rebuild(members)
         for status in changes:
             self._changed(status, "rebuild")

@@ -6,6 +6,7 @@ sign-in and the static page needs a bearer token (``app.http.authenticated``) an
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +32,7 @@ from app.http import (
 )
 from app.ticket_edits import TicketEdit, TicketEditError
 from cti import AmiError
+from cti.supervision import SpyMode, spy
 
 STATIC = Path(__file__).parent / "static"
 
@@ -195,6 +197,38 @@ async def agent_history(
     """The agent's state changes, newest first (occupancy reports read the same rows)."""
     _own(who, agent_id)
     return await rt.agents.history(agent_id, limit)
+
+
+class SpyIn(BaseModel):
+    mode: SpyMode = "listen"
+    phone: AgentId = Field(description="the supervisor's extension; its phone rings first")
+
+
+@desk.post("/agents/{agent_id}/spy", status_code=202, dependencies=[SUPERVISORS])
+async def spy_on_agent(agent_id: str, body: SpyIn, rt: RuntimeDep) -> dict[str, str]:
+    """Listen to, whisper to, or barge into the agent's call from the supervisor's phone."""
+    for ext in (agent_id, body.phone):
+        if ext not in rt.settings.agents:
+            raise HTTPException(422, f"extension {ext} is not configured on this node")
+    if rt.agents.board.status(agent_id).state != "on_call":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"agent {agent_id} is not on a call")
+    try:
+        await spy(rt.ami, body.phone, agent_id, body.mode)
+    except AmiError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Asterisk: {exc}") from exc
+    return {"agent_id": agent_id, "requested": body.mode}
+
+
+@desk.get("/wallboard", dependencies=[SUPERVISORS])
+async def wallboard(rt: RuntimeDep) -> Any:
+    """Queues (waiting now, longest wait, today's offered/answered/abandoned, service level)
+    and agents by state with their time in it."""
+    return dataclasses.asdict(await rt.wallboard.board())
+
+
+@pages.get("/wallboard", include_in_schema=False)
+async def wallboard_page() -> FileResponse:
+    return FileResponse(STATIC / "wallboard.html", media_type="text/html; charset=utf-8")
 
 
 @desk.post("/agents/{agent_id}/{action}", status_code=202)

@@ -267,3 +267,23 @@ class AgentStateChange(Base):
     # who caused it: "agent:1001", "supervisor:wang", "asterisk" (events), "rebuild"
     source: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QueueEntry(Base):
+    """One caller's stay in one queue (the wallboard's offered/answered/abandoned and service
+    level): written from CallQueued, closed by AgentConnected or CallerAbandoned."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (Index("ix_queue_entries_queue_joined", "queue", "joined_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(String(32))
+    uniqueid: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(32))
+    caller: Mapped[str | None] = mapped_column(String(32))
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # answered | abandoned | None (waiting, or left another way: timeout, transfer)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    agent_id: Mapped[str | None] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

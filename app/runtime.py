@@ -27,6 +27,7 @@ from app.ticket_edits import TicketEditor
 from app.tickets import TicketService
 from app.transcripts import TranscriptionService
 from app.transfers import Transfers
+from app.wallboard import Wallboard
 from app.ws import AgentHub
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
@@ -115,6 +116,15 @@ class Runtime:
             settings,
             self.plan,
         )
+        self.wallboard = Wallboard(
+            sessions,
+            self.agents.board,
+            self.agents.membership.snapshot,
+            lambda: [settings.queue.name, *(line.queue for line in self.plan().specialised)],
+            self.tz,
+            settings.node_id,
+            utcnow,
+        )
         self._rebuild_task: asyncio.Task[None] | None = None
         self._tracker_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
@@ -156,6 +166,7 @@ class Runtime:
         b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
         b.subscribe(CallEnded, self.transcription.on_call_ended, name="transcription.enqueue")
         b.subscribe(Event, self.agents.on_call_event, name="agents.calls")
+        b.subscribe(Event, self.wallboard.on_event, name="wallboard.queue_entries")
 
     async def start(self) -> None:
         self._wire()

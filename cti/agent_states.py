@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from cti.ami_events import QueueMember, QueueMemberEvent, QueueMemberRemoved, parse_event
+from cti.ami_events import (
+    AmiFields,
+    QueueMember,
+    QueueMemberEvent,
+    QueueMemberRemoved,
+    parse_event,
+)
 from cti.connection import AmiResponse
 
 WRAPUP_REASON = "话后处理"
@@ -203,10 +209,57 @@ class QueueMembership:
 
     async def status(self) -> list[QueueMemberEvent]:
         """Every member of every queue, as Asterisk knows them now."""
+        return (await self.snapshot()).members
+
+    async def snapshot(self) -> QueueSnapshot:
+        """Members and waiting callers of every queue (one QueueStatus)."""
         answer = await self._ami.send_action({"Action": "QueueStatus"})
         members: list[QueueMemberEvent] = []
+        callers: list[QueueCaller] = []
+        queues: list[str] = []
         for fields in answer.events:
-            event = parse_event(fields)
-            if isinstance(event, QueueMember):
+            kind = str(fields.get("Event", "")).lower()
+            if kind == "queueparams":
+                queues.append(str(fields.get("Queue", "")))
+            elif kind == "queueentry":
+                callers.append(_queue_caller(fields))
+            elif isinstance(event := parse_event(fields), QueueMember):
                 members.append(event)
-        return members
+        return QueueSnapshot(members=members, callers=callers, queues=queues)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCaller:
+    """A caller waiting in a queue (a QueueEntry of the QueueStatus answer)."""
+
+    queue: str
+    uniqueid: str
+    caller: str | None
+    position: int
+    wait_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    members: list[QueueMemberEvent]
+    callers: list[QueueCaller]
+    queues: list[str]
+
+
+def _queue_caller(fields: AmiFields) -> QueueCaller:
+    def text(key: str) -> str:
+        value = fields.get(key, "")
+        return value if isinstance(value, str) else ""
+
+    def number(key: str) -> int:
+        value = text(key).strip()
+        return int(value) if value.isdigit() else 0
+
+    caller = text("CallerIDNum")
+    return QueueCaller(
+        queue=text("Queue"),
+        uniqueid=text("Uniqueid"),
+        caller=None if caller in ("", "<unknown>") else caller,
+        position=number("Position"),
+        wait_seconds=number("Wait"),
+    )

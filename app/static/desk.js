@@ -113,7 +113,12 @@ async function start(user) {
   $("login-view").hidden = true; $("desk-view").hidden = false; $("signout").hidden = false;
   const reasons = await api("/api/pause-reasons");
   $("pause-reason").replaceChildren(...reasons.map((r) => new Option(r, r)));
-  if (!user.agent_id) return;  // supervisors use the wallboard
+  const next = new URLSearchParams(location.search).get("next");
+  if (next === "/wallboard" && user.role !== "agent") { location.assign("/wallboard"); return; }
+  if (!user.agent_id) {  // supervisors and admins watch the wallboard
+    if (user.role !== "department") location.assign("/wallboard");
+    return;
+  }
   setState(await api(`/api/agents/${user.agent_id}`));
   connect();
 }

@@ -129,6 +129,9 @@ def test_roles_are_checked(client: TestClient) -> None:
         ("GET", "/api/agents/1002", li, 403),  # another agent's state
         ("GET", "/api/agents/1001", li, 200),
         ("GET", "/api/users", boss, 403),
+        ("GET", "/api/wallboard", li, 403),
+        ("GET", "/api/wallboard", boss, 200),
+        ("POST", "/api/agents/1001/spy", li, 403),
         ("GET", "/api/users", SERVICE_AUTH, 200),
         ("POST", "/api/agents/1002/login", li, 403),
         ("GET", "/api/tickets/1", dept, 404),  # may read tickets; this one does not exist
@@ -210,7 +213,8 @@ def test_desk_page_and_its_assets_are_served(client: TestClient) -> None:
     page = client.get("/desk")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'lang="zh-CN"' in page.text and "座席工作台" in page.text
-    for asset in ("/static/desk.js", "/static/desk.css"):
+    assert "班长监控" in client.get("/wallboard").text
+    for asset in ("/static/desk.js", "/static/desk.css", "/static/wallboard.js"):
         assert client.get(asset).status_code == 200, asset
     assert client.get("/", follow_redirects=False).headers["location"] == "/desk"
 

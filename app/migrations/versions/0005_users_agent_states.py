@@ -1,4 +1,4 @@
-"""users, sessions, agent state history, ticket fields written at the desk
+"""users, sessions, agent state history, queue entries, ticket fields written at the desk
 
 Revision ID: 0005
 Revises: 0003
@@ -57,6 +57,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("agent_state_changes", schema=None) as batch_op:
         batch_op.create_index("ix_agent_state_changes_agent_at", ["agent_id", "at"], unique=False)
+    op.create_table(
+        "queue_entries",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("node_id", sa.String(length=32), nullable=False),
+        sa.Column("uniqueid", sa.String(length=64), nullable=False),
+        sa.Column("queue", sa.String(length=32), nullable=False),
+        sa.Column("caller", sa.String(length=32), nullable=True),
+        sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=True),
+        sa.Column("wait_seconds", sa.Integer(), nullable=True),
+        sa.Column("agent_id", sa.String(length=16), nullable=True),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("queue_entries", schema=None) as batch_op:
+        batch_op.create_index("ix_queue_entries_queue_joined", ["queue", "joined_at"])
+        batch_op.create_index(batch_op.f("ix_queue_entries_uniqueid"), ["uniqueid"])
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("address", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("urgency", sa.String(length=16), nullable=True))
@@ -64,6 +81,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("queue_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_queue_entries_uniqueid"))
+        batch_op.drop_index("ix_queue_entries_queue_joined")
+    op.drop_table("queue_entries")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_column("contact_consent")
         batch_op.drop_column("urgency")
