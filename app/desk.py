@@ -7,6 +7,7 @@ sign-in and the static page needs a bearer token (``app.http.authenticated``) an
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -185,6 +186,38 @@ async def agent_state(agent_id: str, rt: RuntimeDep, who: CurrentUser) -> Any:
     if agent_id not in rt.agents.board:
         raise HTTPException(404, f"agent {agent_id} is not configured on this node")
     return rt.agents.board.status(agent_id)
+
+
+class SoftphoneOut(BaseModel):
+    webrtc: bool  # False: the agent uses a SIP phone of its own (README: Softphones)
+    ws_url: str | None = None
+    uri: str | None = None
+    password: str | None = None
+
+
+@desk.get("/agents/{agent_id}/softphone", response_model=SoftphoneOut)
+async def softphone(agent_id: str, rt: RuntimeDep, who: CurrentUser) -> Any:
+    """What the desk's browser phone registers with: only to the agent itself."""
+    if who.agent_id != agent_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "only the agent's own desk registers its phone"
+        )
+    settings = rt.settings
+    if agent_id not in settings.webrtc.agents:
+        return SoftphoneOut(webrtc=False)
+    try:
+        secrets = tomllib.loads(settings.agent_secrets_file.read_text())["agents"]
+        password = str(secrets[agent_id])
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise HTTPException(
+            503, f"no SIP secret for agent {agent_id}: run hotline install"
+        ) from exc
+    return SoftphoneOut(
+        webrtc=True,
+        ws_url=settings.webrtc_ws_url,
+        uri=f"sip:{agent_id}@{settings.sip.bind}",
+        password=password,
+    )
 
 
 @desk.get("/agents/{agent_id}/history", response_model=list[StateChangeOut])

@@ -153,6 +153,16 @@ class AgentSettings(BaseModel):
     )
 
 
+class WebRtcSettings(BaseModel):
+    """The desk's browser softphone: Asterisk's HTTPS/WSS server and which agents use it."""
+
+    # Agents whose phone is the desk itself (JsSIP over WSS, DTLS-SRTP); their SIP endpoints
+    # speak WebRTC only, so a desk phone cannot register as them. Empty: WSS stays off.
+    agents: list[str] = Field(default_factory=list)
+    port: Port = 18089  # Asterisk's TLS HTTP server on sip.bind: wss://<bind>:<port>/ws
+    http_port: Port = 18088  # its plain HTTP side, loopback only, serving nothing we use
+
+
 class TranscriptionSettings(BaseModel):
     """Post-call transcription of the recorded legs (transcription/, wired by app.transcripts)."""
 
@@ -187,6 +197,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     agent_states: AgentSettings = Field(default_factory=AgentSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
+    webrtc: WebRtcSettings = Field(default_factory=WebRtcSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -218,6 +229,22 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("agent ids must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _webrtc_agents(self) -> Settings:
+        unknown = [a for a in self.webrtc.agents if a not in self.agents]
+        if unknown:
+            raise ValueError(f"webrtc.agents {unknown} are not in agents")
+        return self
+
+    @property
+    def tls_dir(self) -> Path:
+        """The certificate Asterisk's WSS server and DTLS use (made by ``hotline install``)."""
+        return self.data_dir / "tls"
+
+    @property
+    def webrtc_ws_url(self) -> str:
+        return f"wss://{self.sip.bind}:{self.webrtc.port}/ws"
 
     @property
     def db_url(self) -> str:

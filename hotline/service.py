@@ -30,6 +30,7 @@ from hotline.asterisk_ctl import AsteriskControl, _alive
 from hotline.errors import SetupError
 from hotline.plan import ensure_plan, load_plan
 from hotline.prompts import render_prompts
+from hotline.tls import ensure_certificate
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     print(f"settings {config_path}" + (f" (generated {', '.join(generated)})" if generated else ""))
     ensure_agent_secrets(settings)
     print(f"agent SIP passwords in {settings.agent_secrets_file}")
+    if settings.webrtc.agents and ensure_certificate(settings):
+        print(f"WSS/DTLS certificate in {settings.tls_dir}")
     ctl = AsteriskControl(settings)
     if with_root:
         started = time.monotonic()

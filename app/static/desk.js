@@ -32,7 +32,9 @@ const TEXT = {
     earlier: "Earlier tickets", created: "Created", status: "Status", saved: "Saved",
     registered: "Registered", callEnded: "Call ended", consulting: "Consulting…",
     transferred: "Transferred", cancelled: "Transfer cancelled", threewayOn: "Three-way call",
-    badTarget: "Enter a number to transfer to",
+    badTarget: "Enter a number to transfer to", webPhone: "Web phone", autoAnswer: "Auto answer",
+    answer: "Answer",
+    phone: { off: "off", connecting: "connecting", registered: "registered", failed: "registration failed", ringing: "ringing", talking: "talking" },
     states: { logged_out: "Logged out", ready: "Ready", paused: "Paused", on_call: "On call", wrapup: "Wrap-up" },
     tickets: { draft: "Draft", registered: "Registered", answered: "Answered", dispatched: "Dispatched",
       accepted: "Accepted", disputed: "Disputed", replied: "Replied", callback: "Callback",
@@ -55,6 +57,7 @@ function applyLanguage() {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").textContent = desk.lang === "zh" ? "English" : "中文";
   showState();
+  if (desk.phoneState) phoneState(desk.phoneState);
   if (desk.pop) showEarlier(desk.pop.earlier_tickets);
 }
 
@@ -103,6 +106,7 @@ function signedOut() {
   desk.token = null; desk.user = null;
   sessionStorage.removeItem("desk.token");
   if (desk.socket) { desk.socket.onclose = null; desk.socket.close(); desk.socket = null; }
+  if (desk.phone) { desk.phone.stop(); desk.phone = null; }
   $("login-view").hidden = false; $("desk-view").hidden = true; $("signout").hidden = true;
   $("who").textContent = "";
 }
@@ -121,7 +125,50 @@ async function start(user) {
   }
   setState(await api(`/api/agents/${user.agent_id}`));
   connect();
+  startPhone(await api(`/api/agents/${user.agent_id}/softphone`));
 }
+
+// --- the browser softphone (JsSIP over Asterisk's WSS, DTLS-SRTP) --------------------------
+
+function phoneState(state) {
+  desk.phoneState = state;
+  $("phone-state").dataset.state = state;
+  $("phone-state").textContent = t("phone")[state];
+  $("answer").disabled = state !== "ringing";
+}
+
+function startPhone(conf) {
+  if (!conf.webrtc || typeof JsSIP === "undefined") return;
+  $("phone-bar").hidden = false;
+  $("auto-answer").checked = localStorage.getItem("desk.autoAnswer") === "1";
+  phoneState("connecting");
+  const ua = new JsSIP.UA({
+    sockets: [new JsSIP.WebSocketInterface(conf.ws_url)], uri: conf.uri, password: conf.password,
+    register: true, session_timers: false,
+  });
+  ua.on("registered", () => phoneState("registered"));
+  ua.on("registrationFailed", () => phoneState("failed"));
+  ua.on("newRTCSession", (ev) => {
+    if (ev.originator !== "remote") return;
+    const session = ev.session;
+    desk.phoneSession = session;
+    phoneState("ringing");
+    session.on("peerconnection", (e) => e.peerconnection.addEventListener("track", (tr) => {
+      $("remote-audio").srcObject = tr.streams[0];
+    }));
+    session.on("confirmed", () => phoneState("talking"));
+    for (const end of ["ended", "failed"]) session.on(end, () => { desk.phoneSession = null; phoneState("registered"); });
+    if ($("auto-answer").checked) answerPhone();
+  });
+  desk.phone = ua;
+  ua.start();
+}
+
+function answerPhone() {
+  if (desk.phoneSession) desk.phoneSession.answer({ mediaConstraints: { audio: true, video: false } });
+}
+$("answer").addEventListener("click", answerPhone);
+$("auto-answer").addEventListener("change", () => localStorage.setItem("desk.autoAnswer", $("auto-answer").checked ? "1" : "0"));
 
 // --- the agent's socket -------------------------------------------------------------------
 

@@ -170,3 +170,37 @@ def test_write_instance_creates_folders_and_private_files(settings: Settings) ->
     manager = inst.etc / "generated" / "manager.conf"
     assert manager.stat().st_mode & 0o777 == 0o640
     assert (inst.etc / "extensions.conf").read_text() == (REPO_CONF / "extensions.conf").read_text()
+
+
+def test_webrtc_agents_get_wss_dtls_and_a_generated_certificate(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, webrtc={"agents": ["1002"], "port": 18443})
+    with pytest.raises(SetupError, match="hotline install"):
+        _render(settings)
+    from hotline.tls import cert_paths, ensure_certificate
+
+    assert ensure_certificate(settings) and not ensure_certificate(settings)  # made once
+    cert, key = cert_paths(settings)
+    assert key.stat().st_mode & 0o077 == 0
+    rendered = _render(settings)
+    http = rendered["generated/http.conf"]
+    assert "tlsenable=yes" in http and "tlsbindaddr=127.0.0.1:18443" in http
+    assert "bindaddr=127.0.0.1" in http
+    assert rendered["generated/webrtc-cert.pem"] == cert.read_text()
+    assert (
+        "[transport-wss]\ntype=transport\nprotocol=wss"
+        in rendered["generated/pjsip_transports.conf"]
+    )
+    agents = rendered["generated/pjsip_agents.conf"]
+    web = agents.split("[1002](agent-endpoint)")[1].split("[1002-auth]")[0]
+    desk_phone = agents.split("[1001](agent-endpoint)")[1].split("[1001-auth]")[0]
+    assert (
+        "webrtc=yes" in web
+        and "dtls_cert_file=/srv/hotline/unit/etc/generated/webrtc-cert.pem" in web
+    )
+    assert "webrtc" not in desk_phone
+    assert settings.webrtc_ws_url == "wss://127.0.0.1:18443/ws"
+
+
+def test_http_server_is_off_without_webrtc_agents(rendered: dict[str, str]) -> None:
+    assert rendered["generated/http.conf"] == "[general]\nenabled=no\n"
+    assert "transport-wss" not in rendered["generated/pjsip_transports.conf"]
