@@ -41,6 +41,7 @@ from ivr.numberplan import NumberPlan
 log = logging.getLogger(__name__)
 
 SOURCE_SECONDS = 5.0
+WRITE_DELAY = 0.3  # seconds between a state change and its history row (batched)
 
 
 class AgentStateError(ValueError):
@@ -83,18 +84,26 @@ class AgentService:
         self._source: dict[str, tuple[str, float]] = {}
         self._wrapups: dict[str, asyncio.Task[None]] = {}
         self._records: asyncio.Queue[AgentStateChanged] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
+        self._pushes: asyncio.Queue[AgentStateChanged] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_records(), name="agents.history")
+        self._tasks = [
+            asyncio.create_task(self._write_records(), name="agents.history"),
+            asyncio.create_task(self._push(), name="agents.push"),
+        ]
 
     async def stop(self) -> None:
-        for task in [*self._wrapups.values(), self._writer]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for task in [*self._wrapups.values(), *self._tasks]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self._wrapups.clear()
+        batch = []
+        while not self._records.empty():
+            batch.append(self._records.get_nowait())
+        if batch:  # nothing lost at shutdown
+            await self._store(batch)
 
     @property
     def pause_reasons(self) -> list[str]:
@@ -257,32 +266,41 @@ class AgentService:
             at=status.since,
         )
         self._records.put_nowait(event)
+        self._pushes.put_nowait(event)
         self._bus.publish(event)
 
-    async def _write_records(self) -> None:
-        """One writer: history rows in order, and the desk told after the row is safe."""
+    async def _push(self) -> None:
+        """The agent's desk hears of a change at once, in order."""
         while True:
-            event = await self._records.get()
-            batch = [event]
+            event = await self._pushes.get()
+            await self._sockets.send(event.agent_id, event)
+
+    async def _write_records(self) -> None:
+        """History rows in order and in batches, a moment after the change: SQLite has one
+        writer, and the screen pop's own write on AgentConnect should not wait for these."""
+        while True:
+            batch = [await self._records.get()]
+            await asyncio.sleep(WRITE_DELAY)
             while not self._records.empty():
                 batch.append(self._records.get_nowait())
-            try:
-                async with self._sessions.begin() as session:
-                    session.add_all(
-                        AgentStateChange(
-                            node_id=e.node_id,
-                            agent_id=e.agent_id,
-                            state=e.state,
-                            reason=e.reason,
-                            source=e.source,
-                            at=e.at,
-                        )
-                        for e in batch
+            await self._store(batch)
+
+    async def _store(self, batch: list[AgentStateChanged]) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                session.add_all(
+                    AgentStateChange(
+                        node_id=e.node_id,
+                        agent_id=e.agent_id,
+                        state=e.state,
+                        reason=e.reason,
+                        source=e.source,
+                        at=e.at,
                     )
-            except Exception:
-                log.exception("could not store %d agent state changes", len(batch))
-            for e in batch:
-                await self._sockets.send(e.agent_id, e)
+                    for e in batch
+                )
+        except Exception:
+            log.exception("could not store %d agent state changes", len(batch))
 
     async def history(self, agent_id: str, limit: int) -> Sequence[AgentStateChange]:
         async with self._sessions() as session:

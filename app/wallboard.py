@@ -9,6 +9,8 @@ now is asked of Asterisk (QueueStatus) on each read, so it is right after any re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import zoneinfo
 from collections.abc import Awaitable, Callable
@@ -26,6 +28,7 @@ from cti.agent_states import QueueSnapshot
 log = logging.getLogger(__name__)
 
 SERVICE_LEVEL_SECONDS = 15  # GB/T 33358-2016: answer within 15 s
+WRITE_DELAY = 0.3  # seconds: queue facts are written after the screen pop's own write
 
 
 @dataclass
@@ -76,58 +79,96 @@ class Wallboard:
         self._tz = tz
         self._node_id = node_id
         self._clock = clock
+        self._pending: asyncio.Queue[Event] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
 
     # --- facts from the bus ---------------------------------------------------------------
 
     async def on_event(self, event: Event) -> None:
+        """Queue the fact for the writer: the pop's own write (AgentConnected) goes first, and
+        SQLite has one writer at a time, so these rows follow a moment later, in batches."""
+        if isinstance(event, CallQueued | AgentConnected | CallerAbandoned):
+            self._pending.put_nowait(event)
+
+    async def start(self) -> None:
+        self._writer = asyncio.create_task(self._write(), name="wallboard.entries")
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await self.flush()
+
+    async def flush(self, first: Event | None = None) -> None:
+        """Write every queued fact now (``first`` is one already taken off the queue)."""
+        batch = [] if first is None else [first]
+        while not self._pending.empty():
+            batch.append(self._pending.get_nowait())
+        if not batch:
+            return
+        try:
+            async with self._sessions.begin() as session:
+                for event in batch:
+                    await self._apply(session, event)
+        except Exception:
+            log.exception("wallboard: could not store %d queue facts", len(batch))
+
+    async def _write(self) -> None:
+        while True:
+            first = await self._pending.get()
+            await asyncio.sleep(WRITE_DELAY)
+            await self.flush(first)
+
+    async def _apply(self, session: AsyncSession, event: Event) -> None:
         match event:
             case CallQueued():
-                async with self._sessions.begin() as session:
-                    session.add(
-                        QueueEntry(
-                            node_id=event.node_id,
-                            uniqueid=event.uniqueid,
-                            queue=event.queue,
-                            caller=event.caller or None,
-                            joined_at=event.at,
-                        )
+                session.add(
+                    QueueEntry(
+                        node_id=event.node_id,
+                        uniqueid=event.uniqueid,
+                        queue=event.queue,
+                        caller=event.caller or None,
+                        joined_at=event.at,
                     )
+                )
+                await session.flush()
             case AgentConnected():
-                await self._close(event, "answered", event.hold_seconds, event.agent_id)
+                await self._close(session, event, "answered", event.hold_seconds, event.agent_id)
             case CallerAbandoned():
-                await self._close(event, "abandoned", event.hold_seconds, None)
+                await self._close(session, event, "abandoned", event.hold_seconds, None)
             case _:
                 pass
 
     async def _close(
         self,
+        session: AsyncSession,
         event: AgentConnected | CallerAbandoned,
         outcome: str,
         wait: int,
         agent_id: str | None,
     ) -> None:
-        async with self._sessions.begin() as session:
-            entry = await session.scalar(
-                select(QueueEntry)
-                .where(
-                    QueueEntry.node_id == event.node_id,
-                    QueueEntry.uniqueid == event.uniqueid,
-                    QueueEntry.queue == event.queue,
-                    QueueEntry.outcome.is_(None),
-                )
-                .order_by(QueueEntry.id.desc())
-                .limit(1)
+        entry = await session.scalar(
+            select(QueueEntry)
+            .where(
+                QueueEntry.node_id == event.node_id,
+                QueueEntry.uniqueid == event.uniqueid,
+                QueueEntry.queue == event.queue,
+                QueueEntry.outcome.is_(None),
             )
-            if entry is None:  # joined while the app was away: count it from here
-                entry = QueueEntry(
-                    node_id=event.node_id,
-                    uniqueid=event.uniqueid,
-                    queue=event.queue,
-                    joined_at=event.at,
-                )
-                session.add(entry)
-            entry.outcome, entry.wait_seconds, entry.agent_id = outcome, wait, agent_id
-            entry.ended_at = event.at
+            .order_by(QueueEntry.id.desc())
+            .limit(1)
+        )
+        if entry is None:  # joined while the app was away: count it from here
+            entry = QueueEntry(
+                node_id=event.node_id,
+                uniqueid=event.uniqueid,
+                queue=event.queue,
+                joined_at=event.at,
+            )
+            session.add(entry)
+        entry.outcome, entry.wait_seconds, entry.agent_id = outcome, wait, agent_id
+        entry.ended_at = event.at
 
     # --- the board ------------------------------------------------------------------------
 
@@ -165,6 +206,7 @@ class Wallboard:
         return out
 
     async def board(self) -> Board:
+        await self.flush()
         now = self._clock()
         figures = await self.today()
         snapshot: QueueSnapshot | None

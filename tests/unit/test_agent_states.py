@@ -218,11 +218,7 @@ class Desk:
 
     async def settle(self) -> None:
         self.deliver()
-        for _ in range(50):
-            await asyncio.sleep(0.01)
-            if self.svc._records.empty():
-                break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.45)  # the history writer stores in batches (WRITE_DELAY)
 
 
 @pytest.fixture

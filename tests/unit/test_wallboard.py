@@ -3,6 +3,7 @@ offered / answered / abandoned and service level; who waits now comes from Aster
 
 from __future__ import annotations
 
+import asyncio
 import zoneinfo
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -106,6 +107,9 @@ async def test_scripted_day_gives_known_figures(
             await board.on_event(outcome)
     # An answer for a caller who joined while the app was away still counts.
     await board.on_event(answered("7", "gjj", 4))
+    await board.start()
+    await asyncio.sleep(0.5)  # the writer stores the facts on its own
+    await board.stop()
 
     live.snapshot = QueueSnapshot(
         members=[],
