@@ -29,6 +29,7 @@ from pathlib import Path
 import websockets
 
 from tests.e2e.bed import Node, missing_tools, start_node, stop_node
+from tests.e2e.helpers import agent_phone
 from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.audio import AGENT_SAY, CITIZEN_SAY, speech_wav
 from tests.e2e.peers.baresip import BaresipAgent
@@ -130,18 +131,7 @@ def main() -> None:
     phones: list[BaresipAgent] = []
     try:
         for i, agent in enumerate(ids[: args.agents]):
-            base = 47000 + i * 30
-            phones.append(
-                BaresipAgent(
-                    workdir=work / f"agent-{agent}",
-                    agent_id=agent,
-                    password=node.agent_secrets[agent],
-                    registrar=node.sip_target,
-                    wav=agent_wav,
-                    sip_port=base,
-                    rtp_ports=(base + 2, base + 29),
-                ).start()
-            )
+            phones.append(agent_phone(node, agent, agent_wav, 47000 + i * 30, work))
         ami_ms, pop_ms, total_ms = asyncio.run(
             measure(
                 node, ids[: args.sockets], args.calls, args.talk_ms, work / "citizen.pcap", work

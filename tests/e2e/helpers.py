@@ -42,14 +42,19 @@ def api(node: Node, path: str, method: str = "GET", body: Any = None) -> Any:
 def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> BaresipAgent:
     """Agent ``agent``'s softphone: registers, auto-answers, speaks. Ports differ per agent."""
     base = 40000 + (os.getpid() % 200) * 100 + int(agent) % 10 * 30
+    return agent_phone(node, agent, speech["agent_wav"], base, tmp)
+
+
+def agent_phone(node: Node, agent: str, wav: Path, base_port: int, work: Path) -> BaresipAgent:
+    """A started baresip phone for ``agent``: SIP on ``base_port``, RTP in the next 29."""
     return BaresipAgent(
-        workdir=tmp / f"agent-{agent}",
+        workdir=work / f"agent-{agent}",
         agent_id=agent,
         password=node.agent_secrets[agent],
         registrar=node.sip_target,
-        wav=speech["agent_wav"],
-        sip_port=base,
-        rtp_ports=(base + 2, base + 29),
+        wav=wav,
+        sip_port=base_port,
+        rtp_ports=(base_port + 2, base_port + 29),
     ).start()
 
 
