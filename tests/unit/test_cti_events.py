@@ -334,6 +334,7 @@ def test_package_exports() -> None:
         "tracker",
         "control",
         "agent_states",
+        "supervision",
     }
     assert public == set(cti.__all__)
 
