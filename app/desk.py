@@ -232,6 +232,24 @@ async def agent_history(
     return await rt.agents.history(agent_id, limit)
 
 
+class DialIn(BaseModel):
+    number: str = Field(pattern=r"^[0-9]{3,20}$", description="the citizen's number")
+
+
+@desk.post("/agents/{agent_id}/dial", status_code=202, dependencies=[STAFF])
+async def dial(agent_id: str, body: DialIn, rt: RuntimeDep, who: CurrentUser) -> dict[str, str]:
+    """Click-to-call: the agent's phone rings first, then the citizen is dialled through the
+    carrier showing 12345 (from a ticket; missed calls use /api/missed-calls/{id}/call)."""
+    _own(who, agent_id)
+    if agent_id not in rt.settings.agents:
+        raise HTTPException(404, f"agent {agent_id} is not configured on this node")
+    try:
+        await rt.control.click_to_call(agent_id, body.number, {"HOTLINE_DIAL_BY": who.actor})
+    except AmiError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Asterisk: {exc}") from exc
+    return {"agent_id": agent_id, "requested": "dial", "number": body.number}
+
+
 class SpyIn(BaseModel):
     mode: SpyMode = "listen"
     phone: AgentId = Field(description="the supervisor's extension; its phone rings first")

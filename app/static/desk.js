@@ -32,7 +32,8 @@ const TEXT = {
     earlier: "Earlier tickets", created: "Created", status: "Status", saved: "Saved",
     registered: "Registered", callEnded: "Call ended", consulting: "Consulting…",
     transferred: "Transferred", cancelled: "Transfer cancelled", threewayOn: "Three-way call",
-    badTarget: "Enter a number to transfer to", webPhone: "Web phone", autoAnswer: "Auto answer",
+    badTarget: "Enter a number to transfer to", callBack: "Call back", missed: "Missed calls",
+    refresh: "Refresh", waited: "Waited", dialling: "Calling back: your phone rings first", webPhone: "Web phone", autoAnswer: "Auto answer",
     answer: "Answer",
     phone: { off: "off", connecting: "connecting", registered: "registered", failed: "registration failed", ringing: "ringing", talking: "talking" },
     states: { logged_out: "Logged out", ready: "Ready", paused: "Paused", on_call: "On call", wrapup: "Wrap-up" },
@@ -125,6 +126,7 @@ async function start(user) {
   }
   setState(await api(`/api/agents/${user.agent_id}`));
   connect();
+  loadMissed();
   startPhone(await api(`/api/agents/${user.agent_id}/softphone`));
 }
 
@@ -291,6 +293,32 @@ $("blind").addEventListener("click", () => callAction(() => startTransfer("blind
 $("complete-transfer").addEventListener("click", () => callAction(async () => { await api(`/api/transfers/${desk.transfer.id}/complete`, "POST"); transferButtons(false); }, "transferred"));
 $("cancel-transfer").addEventListener("click", () => callAction(async () => { await api(`/api/transfers/${desk.transfer.id}/cancel`, "POST"); transferButtons(false); }, "cancelled"));
 $("hangup").addEventListener("click", () => callAction(() => api(`/api/calls/${encodeURIComponent(desk.pop.call_id)}/hangup`, "POST"), "callEnded"));
+
+// --- click-to-call: the caller of this ticket, and the missed-call list (漏接回拨) ---------------
+
+$("call-back").addEventListener("click", () => callAction(
+  () => api(`/api/agents/${desk.user.agent_id}/dial`, "POST", { number: desk.pop.caller }), "dialling"));
+
+async function loadMissed() {
+  if (!desk.user || !desk.user.agent_id) return;
+  let rows;
+  try { rows = await api("/api/missed-calls?state=open&limit=20"); } catch (_) { return; }
+  $("missed-calls").tBodies[0].replaceChildren(...rows.map((m) => {
+    const tr = document.createElement("tr");
+    for (const v of [m.caller, m.dialled, new Date(m.at).toLocaleString(desk.lang === "zh" ? "zh-CN" : "en"), m.wait_seconds == null ? "—" : fmt(m.wait_seconds)]) {
+      tr.appendChild(document.createElement("td")).textContent = v;
+    }
+    const b = tr.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
+    b.type = "button"; b.textContent = t("callBack");
+    b.addEventListener("click", async () => {
+      try { await api(`/api/missed-calls/${m.id}/call`, "POST", { agent_id: desk.user.agent_id }); b.disabled = true; }
+      catch (err) { $("state-error").textContent = err.message; }
+    });
+    return tr;
+  }));
+}
+$("missed-refresh").addEventListener("click", loadMissed);
+setInterval(loadMissed, 30000);
 
 // --- clocks, language, start-up -----------------------------------------------------------
 

@@ -73,8 +73,14 @@ async def test_paused_agent_is_not_offered_calls(
             "小休",
             "admin:service",
         )
-        states = [h["state"] for h in api(node, "/api/agents/1002/history?limit=5")]
-        assert states[:2] == ["ready", "on_call"], states
+        # History rows are written in batches a moment after the change.
+        deadline = time.monotonic() + 5
+        while "on_call" not in (
+            states := [h["state"] for h in reversed(api(node, "/api/agents/1002/history?limit=5"))]
+        ):
+            assert time.monotonic() < deadline, states
+            await asyncio.sleep(0.1)
+        assert states[states.index("on_call") - 1] == "ready", states
     finally:
         a1.stop()
         a2.stop()

@@ -219,6 +219,16 @@ def test_desk_page_and_its_assets_are_served(client: TestClient) -> None:
     assert client.get("/", follow_redirects=False).headers["location"] == "/desk"
 
 
+def test_dial_checks_the_number_and_needs_asterisk(client: TestClient) -> None:
+    li = _auth(client, "li")
+    other = client.post("/api/agents/1002/dial", headers=li, json={"number": "13800000001"})
+    assert other.status_code == 403
+    bad = client.post("/api/agents/1001/dial", headers=li, json={"number": "12; Hangup"})
+    assert bad.status_code == 422
+    down = client.post("/api/agents/1001/dial", headers=li, json={"number": "13800000001"})
+    assert down.status_code == 503 and down.json()["detail"].startswith("Asterisk:")
+
+
 def test_hangup_of_an_unknown_call_is_404_and_needs_staff(client: TestClient) -> None:
     li, dept = _auth(client, "li"), _auth(client, "dept")
     assert client.post("/api/calls/n1:1.1/hangup", headers=dept).status_code == 403
