@@ -32,7 +32,7 @@ const TEXT = {
     earlier: "Earlier tickets", created: "Created", status: "Status", saved: "Saved",
     registered: "Registered", callEnded: "Call ended", consulting: "Consulting…",
     transferred: "Transferred", cancelled: "Transfer cancelled", threewayOn: "Three-way call",
-    badTarget: "Enter a number to transfer to", callBack: "Call back", missed: "Missed calls",
+    badTarget: "Enter a number to transfer to", callBack: "Call back", hold: "Hold", unhold: "Resume", missed: "Missed calls",
     refresh: "Refresh", waited: "Waited", dialling: "Calling back: your phone rings first", webPhone: "Web phone", autoAnswer: "Auto answer",
     answer: "Answer",
     phone: { off: "off", connecting: "connecting", registered: "registered", failed: "registration failed", ringing: "ringing", talking: "talking" },
@@ -158,13 +158,31 @@ function startPhone(conf) {
     session.on("peerconnection", (e) => e.peerconnection.addEventListener("track", (tr) => {
       $("remote-audio").srcObject = tr.streams[0];
     }));
-    session.on("confirmed", () => phoneState("talking"));
-    for (const end of ["ended", "failed"]) session.on(end, () => { desk.phoneSession = null; phoneState("registered"); });
+    session.on("confirmed", () => { phoneState("talking"); holdButton(); });
+    session.on("hold", holdButton);
+    session.on("unhold", holdButton);
+    for (const end of ["ended", "failed"]) session.on(end, () => { desk.phoneSession = null; phoneState("registered"); holdButton(); });
     if ($("auto-answer").checked) answerPhone();
   });
   desk.phone = ua;
   ua.start();
 }
+
+// Hold is the phone's own (a re-INVITE; Asterisk plays music to the citizen), so the desk
+// holds only calls on its browser phone; a desk phone has its own hold key.
+function holdButton() {
+  const session = desk.phoneSession;
+  const held = Boolean(session && session.isOnHold().local);
+  $("hold").disabled = !(session && session.isEstablished());
+  $("hold").dataset.held = held ? "1" : "0";
+  $("hold").dataset.i18n = held ? "unhold" : "hold";
+  $("hold").textContent = t(held ? "unhold" : "hold");
+}
+$("hold").addEventListener("click", () => {
+  const session = desk.phoneSession;
+  if (!session) return;
+  if (session.isOnHold().local) session.unhold(); else session.hold();
+});
 
 function answerPhone() {
   if (desk.phoneSession) desk.phoneSession.answer({ mediaConstraints: { audio: true, video: false } });

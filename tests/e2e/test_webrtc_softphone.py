@@ -1,6 +1,7 @@
 """The desk's WebRTC softphone in headless Chromium with fake media devices: the page
 registers over WSS, auto-answers a queued call, Asterisk bridges it and receives the
-browser's DTLS-SRTP audio. Runs in a network namespace of its own (tests/e2e/webrtc_scenario)."""
+browser's DTLS-SRTP audio; hold and resume on the desk reach Asterisk. Runs in a network
+namespace of its own (tests/e2e/webrtc_scenario)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,9 @@ def test_browser_phone_registers_answers_and_is_bridged(netns: str, tmp_path: Pa
     (citizen,) = [v for k, v in rtp.items() if k.startswith("carrier-")]
     assert browser["bridge"] == citizen["bridge"], seen["channelstats"]
     assert browser["rx"] > 100, seen["channelstats"]
+    # Hold on the desk holds the browser's leg (Asterisk plays music to the citizen).
+    assert [h.split(" PJSIP/")[0] for h in seen["hold"]] == ["Hold", "Unhold"], seen["hold"]
+    assert all(" PJSIP/1001-" in h for h in seen["hold"]), seen["hold"]
     assert seen["sipp_rc"] == 0, seen["sipp_out"]
     shots = sorted(p.name for p in (tmp_path / "screenshots").glob("*.png"))
-    assert shots == ["1-registered.png", "2-talking.png"]
+    assert shots == ["1-registered.png", "2-talking.png", "3-on-hold.png"]

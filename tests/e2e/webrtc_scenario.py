@@ -8,6 +8,7 @@ veth address for ICE). Prints one JSON line with what it saw; screenshots go to 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import socket
@@ -15,9 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.bed import free_port, start_node, stop_node
+from tests.e2e.bed import Node, free_port, start_node, stop_node
 from tests.e2e.browser import Browser
 from tests.e2e.helpers import api
+from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.audio import CITIZEN_SAY, speech_wav
 from tests.e2e.peers.rtp_pcap import wav_to_pcap
 from tests.e2e.peers.sipp import SippCall
@@ -40,6 +42,23 @@ def channel_stats(stats: str) -> dict[str, dict[str, Any]]:
         if len(cols) >= 5 and re.fullmatch(r"\d\d:\d\d:\d\d", cols[2]) and cols[4].isdigit():
             rows[cols[1]] = {"bridge": cols[0], "rx": int(cols[4])}
     return rows
+
+
+async def hold_and_resume(node: Node, browser: Browser) -> list[str]:
+    """Press hold, then resume, on the desk; Asterisk reports both for the browser's channel."""
+    seen = []
+    async with AmiObserver(*node.ami_login()) as ami:
+        browser.click("hold")
+        held = await ami.wait_for("Hold", 10)
+        seen.append(f"Hold {held.fields['Channel']}")
+        browser.wait(
+            "the resume button", lambda: browser.el("hold").get_attribute("data-held") == "1", 5
+        )
+        browser.shot("3-on-hold")
+        browser.click("hold")
+        resumed = await ami.wait_for("Unhold", 10)
+        seen.append(f"Unhold {resumed.fields['Channel']}")
+    return seen
 
 
 def run(out: Path) -> dict[str, Any]:
@@ -89,6 +108,7 @@ def run(out: Path) -> dict[str, Any]:
         )
         browser.shot("2-talking")
         time.sleep(4)  # let media flow both ways
+        result["hold"] = asyncio.run(hold_and_resume(node, browser))
         result["bridges"] = node.cli("bridge show all")
         result["channels"] = node.cli("core show channels concise")
         stats = node.cli("pjsip show channelstats")
