@@ -191,6 +191,12 @@ def runtime_description(settings: Settings, config_path: Path) -> dict[str, Any]
             "health": f"{settings.api_url}/api/health",
             "agent_ws": f"ws://{settings.api.host}:{settings.api.port}/ws/agents/{{agent_id}}",
             "token_in": str(config_path),
+            "desk": f"{settings.api_url}/desk",
+            "wallboard": f"{settings.api_url}/wallboard",
+        },
+        "webrtc": {
+            "agents": settings.webrtc.agents,
+            "wss": settings.webrtc_ws_url if settings.webrtc.agents else None,
         },
         "agents": [
             {"id": a, "sip_user": a, "secret_in": str(settings.agent_secrets_file)}
@@ -266,6 +272,8 @@ def summary(desc: dict[str, Any]) -> str:
             f" passwords in {desc['agents'][0]['secret_in']}",
             f"  web / API          {desc['api']['url']} (token in {desc['api']['token_in']})",
             f"  agent screen pops  {desc['api']['agent_ws']}?token=…",
+            f"  agent desk         {desc['api']['desk']} (users: hotline user add …), "
+            f"wallboard {desc['api']['wallboard']}",
             f"  AMI {desc['ami']['host']}:{desc['ami']['port']}, FastAGI "
             f"{desc['fastagi']['host']}:{desc['fastagi']['port']}",
             f"  recordings         {desc['recordings_dir']}",
