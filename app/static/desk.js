@@ -14,6 +14,9 @@ const TEXT = {
     register: "登记受理", earlier: "历史工单", created: "时间", status: "状态", saved: "已保存",
     registered: "已登记受理", callEnded: "通话已结束", consulting: "正在咨询…", transferred: "已转接",
     cancelled: "已取消转接", threewayOn: "三方通话中", badTarget: "请输入转接号码",
+    callBack: "回拨", hold: "保持", unhold: "恢复通话", missed: "漏接回拨", refresh: "刷新", waited: "等待",
+    dialling: "正在回拨：先响您的电话", webPhone: "网页电话", autoAnswer: "自动接听", answer: "接听",
+    phone: { off: "未启用", connecting: "连接中", registered: "已注册", failed: "注册失败", ringing: "来电振铃", talking: "通话中" },
     states: { logged_out: "未签入", ready: "空闲", paused: "示忙", on_call: "通话中", wrapup: "话后处理" },
     tickets: { draft: "受理中", registered: "已受理", answered: "直接答复", dispatched: "已派单",
       accepted: "已签收", disputed: "异议中", replied: "已答复", callback: "回访中", reopened: "重办",
@@ -217,8 +220,14 @@ function setState(s) {
   if (endedCall && desk.pop) { desk.callStarted = null; $("call-status").textContent = t("callEnded"); }
 }
 
+function tick() {
+  if (desk.stateSince) $("state-timer").textContent = fmt((Date.now() - desk.stateSince) / 1000);
+  if (desk.callStarted) $("call-timer").textContent = fmt((Date.now() - desk.callStarted) / 1000);
+}
+
 function showState() {
   if (!desk.state) return;
+  tick();
   $("state").dataset.state = desk.state;
   $("state").textContent = t("states")[desk.state];
   $("state-reason").textContent = desk.state === "paused" && desk.stateReason ? desk.stateReason : "";
@@ -340,10 +349,7 @@ setInterval(loadMissed, 30000);
 
 // --- clocks, language, start-up -----------------------------------------------------------
 
-setInterval(() => {
-  if (desk.stateSince) $("state-timer").textContent = fmt((Date.now() - desk.stateSince) / 1000);
-  if (desk.callStarted) $("call-timer").textContent = fmt((Date.now() - desk.callStarted) / 1000);
-}, 500);
+setInterval(tick, 500);
 
 $("lang").addEventListener("click", () => {
   desk.lang = desk.lang === "zh" ? "en" : "zh";

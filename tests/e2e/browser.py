@@ -70,6 +70,15 @@ class Browser:
                 raise AssertionError(f"the page did not show {what} within {timeout:g} s")
             time.sleep(0.05)
 
+    def untranslated(self) -> list[str]:
+        """Elements whose text is still their translation key: a missing entry (in Chinese;
+        some English words are their own keys)."""
+        keys = self.driver.execute_script(
+            "return [...document.querySelectorAll('[data-i18n]')]"
+            ".filter(e => e.textContent.trim() === e.dataset.i18n).map(e => e.dataset.i18n)"
+        )
+        return list(keys)
+
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"
         self.driver.save_screenshot(str(path))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.bed import Node
-from tests.e2e.browser import Browser, missing_browser
+from tests.e2e.browser import Browser
 from tests.e2e.helpers import (
     api,
     citizen_call,
@@ -39,15 +39,6 @@ def desk_user(node: Node, username: str, agent: str) -> None:
             raise
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Browser:
-    if hint := missing_browser():
-        pytest.fail("the desk tests need: " + hint)
-    b = Browser(tmp_path / "profile", tmp_path / "screenshots")
-    yield b  # type: ignore[misc]
-    b.close()
-
-
 async def test_agent_takes_a_call_and_registers_the_ticket_on_the_desk(
     node: Node, speech: dict[str, Path], tmp_path: Path, browser: Browser
 ) -> None:
@@ -69,6 +60,8 @@ async def test_agent_takes_a_call_and_registers_the_ticket_on_the_desk(
         assert browser.text("pop-dialled") == "12345"
         assert browser.text("state") == "通话中"
         ticket_id = int(browser.text("pop-ticket"))
+        assert browser.untranslated() == []
+        assert browser.text("call-back") == "回拨"
         browser.shot("2-screen-pop")
 
         browser.type("t-category", "城市管理")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.bed import Node
+from tests.e2e.browser import Browser
 from tests.e2e.helpers import api, citizen_call, end_all_calls, set_agent_state, start_agent
 from tests.e2e.peers.ami_observer import AmiObserver
 
@@ -56,7 +57,7 @@ def supervisor_token(node: Node) -> str:
 
 
 async def test_wallboard_figures_follow_a_scripted_scenario(
-    node: Node, speech: dict[str, Path], tmp_path: Path
+    node: Node, speech: dict[str, Path], tmp_path: Path, browser: Browser
 ) -> None:
     before = main_queue(node)
     set_agent_state(node, "1001", "pause", "小休")
