@@ -106,7 +106,12 @@ class Node:
 
 
 def start_node(
-    work: Path, name: str, agents: list[str], extra: str = "", plan: str | None = None
+    work: Path,
+    name: str,
+    agents: list[str],
+    extra: str = "",
+    plan: str | None = None,
+    wrapup_seconds: int = 0,
 ) -> Node:
     """``plan``: number plan TOML for this node (default: the repo's example)."""
     rtp = random.randrange(30000, 38000, 200)
@@ -140,7 +145,7 @@ port = {free_port()}
 port = {free_port()}
 
 [queue]
-wrapup_seconds = 0
+wrapup_seconds = {wrapup_seconds}
 agent_ring_seconds = 10
 {extra}""")
     hotline(config, "install")

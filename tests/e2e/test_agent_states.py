@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.bed import Node, hotline
+from tests.e2e.bed import Node, hotline, start_node, stop_node
 from tests.e2e.helpers import (
     agent_state,
     api,
@@ -124,3 +124,39 @@ async def test_states_and_active_call_rebuilt_after_app_restart(
         agent.stop()
         end_all_calls(node)
         set_agent_state(node, "1002", "ready")
+
+
+async def test_after_call_work_holds_calls_back_until_the_agent_ends_it(
+    tmp_path_factory: pytest.TempPathFactory, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    """wrap-up 60 s: after a call the only agent is in 话后处理 and not offered the next
+    caller; ending it early from the desk brings that caller through at once."""
+    node = start_node(tmp_path_factory.mktemp("wrapnode"), "wrap", ["1001"], wrapup_seconds=60)
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        async with AmiObserver(*node.ami_login()) as ami:
+            first = citizen_call(node, speech, tmp_path, talk_ms=2000, caller="13800000111")
+            await ami.wait_for("AgentComplete", 40, CallerIDNum="13800000111")
+            deadline = time.monotonic() + 5
+            while (state := agent_state(node, "1001"))["state"] != "wrapup":
+                assert time.monotonic() < deadline, state
+                await asyncio.sleep(0.05)
+            assert "话后处理" in node.cli("queue show main")  # paused in Asterisk, with why
+            second = citizen_call(node, speech, tmp_path, talk_ms=2000, caller="13800000112")
+            await ami.wait_for("QueueCallerJoin", 30, CallerIDNum="13800000112")
+            await asyncio.sleep(3)
+            assert not [
+                e for e in ami.named("AgentCalled") if e.fields["CallerIDNum"] == "13800000112"
+            ]
+            api(node, "/api/agents/1001/end-wrapup", "POST", {})
+            connect = await ami.wait_for("AgentConnect", 10, CallerIDNum="13800000112")
+            assert connect.fields["MemberName"] == "1001"
+            for call in (first, second):
+                rc, out = await asyncio.to_thread(call.wait, 60)
+                assert rc == 0, out
+        history = [(h["state"], h["source"]) for h in api(node, "/api/agents/1001/history")]
+        assert ("wrapup", "wrapup") in history and ("ready", "agent:1001") not in history
+        assert ("ready", "admin:service") in history  # the early end, by who asked
+    finally:
+        agent.stop()
+        stop_node(node)
