@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect
 
+from app.auth import Principal, Role
 from app.callbacks import CallbackError
 from app.missed import MissedCallError
 from app.models import TicketState
@@ -28,21 +28,41 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-def _token_ok(rt: Runtime, token: str | None) -> bool:
-    expected = rt.settings.api.token.get_secret_value()
-    return token is not None and hmac.compare_digest(token.encode(), expected.encode())
-
-
-def require_token(
+async def authenticated(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    if not _token_ok(runtime(request), creds.credentials if creds else None):
+) -> Principal:
+    """Who is calling: a desk session's token, or the node's API token (service, admin)."""
+    found = await runtime(request).users.resolve(creds.credentials if creds else None)
+    if found is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "a valid bearer token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return found
+
+
+CurrentUser = Annotated[Principal, Depends(authenticated)]
+
+
+def allow(*roles: Role) -> Any:
+    """A route dependency: only these roles (admin always) may call it."""
+    permitted = {*roles, Role.ADMIN}
+
+    def check(who: CurrentUser) -> Principal:
+        if who.role not in permitted:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"the {who.role.value} role may not do this"
+            )
+        return who
+
+    return Depends(check)
+
+
+STAFF = allow(Role.AGENT, Role.SUPERVISOR)
+READERS = allow(Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT)
+SUPERVISORS = allow(Role.SUPERVISOR)
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
@@ -252,7 +272,7 @@ class TransitionIn(BaseModel):
 
 
 public = APIRouter()
-api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+api = APIRouter(prefix="/api", dependencies=[Depends(authenticated)])
 
 
 @public.get("/api/health")
@@ -267,7 +287,7 @@ async def openapi_schema(request: Request) -> dict[str, Any]:
     return request.app.openapi()  # type: ignore[no-any-return]
 
 
-@api.get("/tickets/{ticket_id}", response_model=TicketOut)
+@api.get("/tickets/{ticket_id}", response_model=TicketOut, dependencies=[READERS])
 async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
     ticket = await rt.tickets.get_ticket(ticket_id)
     if ticket is None:
@@ -286,13 +306,33 @@ async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
     return out
 
 
-@api.post("/tickets/{ticket_id}/transitions", response_model=TicketOut)
-async def move_ticket(ticket_id: RowId, body: TransitionIn, rt: RuntimeDep) -> Any:
+# Who may move a ticket where: agents take calls in (register, answer directly, dispatch,
+# merge); departments handle what was dispatched to them (accept, dispute, reply);
+# supervisors may do all of it, and close or reopen after a callback by hand.
+WORKFLOW_STEPS: dict[Role, frozenset[TicketState]] = {
+    Role.AGENT: frozenset(
+        {TicketState.REGISTERED, TicketState.ANSWERED, TicketState.DISPATCHED, TicketState.MERGED}
+    ),
+    Role.DEPARTMENT: frozenset({TicketState.ACCEPTED, TicketState.DISPUTED, TicketState.REPLIED}),
+}
+
+
+@api.post("/tickets/{ticket_id}/transitions", response_model=TicketOut, dependencies=[READERS])
+async def move_ticket(
+    ticket_id: RowId, body: TransitionIn, rt: RuntimeDep, who: CurrentUser
+) -> Any:
     """The handling workflow: register, dispatch (with the department), accept, dispute,
     reply, answer directly, close, reopen. A reply or direct answer schedules the
-    satisfaction callback in the same transaction. 409 when the lifecycle forbids the move."""
+    satisfaction callback in the same transaction. 409 when the lifecycle forbids the move,
+    403 when the caller's role may not make it."""
+    steps = WORKFLOW_STEPS.get(who.role)
+    if steps is not None and body.to not in steps:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"the {who.role.value} role may not move a ticket to {body.to}",
+        )
     try:
-        await rt.move_ticket(ticket_id, body.to, body.reason, body.department, actor="api")
+        await rt.move_ticket(ticket_id, body.to, body.reason, body.department, actor=who.actor)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except InvalidTransition as exc:
@@ -300,7 +340,7 @@ async def move_ticket(ticket_id: RowId, body: TransitionIn, rt: RuntimeDep) -> A
     return await get_ticket(ticket_id, rt)
 
 
-@api.get("/callbacks", response_model=list[CallbackOut])
+@api.get("/callbacks", response_model=list[CallbackOut], dependencies=[SUPERVISORS])
 async def list_callbacks(
     rt: RuntimeDep,
     status_: Annotated[str | None, Query(alias="status", pattern=r"^[a-z_]{1,16}$")] = None,
@@ -312,13 +352,13 @@ async def list_callbacks(
     return await rt.callbacks.list(status=status_, ticket_id=ticket_id, limit=limit)
 
 
-@api.get("/callbacks/campaigns")
+@api.get("/callbacks/campaigns", dependencies=[SUPERVISORS])
 async def callback_campaigns(rt: RuntimeDep) -> list[dict[str, Any]]:
     """The campaign monitor: callbacks by status, progress, answer rate, ratings."""
     return await rt.callbacks.monitor()
 
 
-@api.post("/callbacks/campaigns/{name}/{action}")
+@api.post("/callbacks/campaigns/{name}/{action}", dependencies=[SUPERVISORS])
 async def pause_campaign(
     name: Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_-]{0,31}$")],
     action: Literal["pause", "resume"],
@@ -331,7 +371,7 @@ async def pause_campaign(
     return {"name": name, "paused": action == "pause"}
 
 
-@api.get("/alerts", response_model=list[LiveAlertOut])
+@api.get("/alerts", response_model=list[LiveAlertOut], dependencies=[SUPERVISORS])
 async def live_alerts(
     rt: RuntimeDep,
     since: datetime | None = None,
@@ -342,13 +382,13 @@ async def live_alerts(
     return await rt.live.list_alerts(since=since, limit=limit)
 
 
-@api.get("/transcription/live")
+@api.get("/transcription/live", dependencies=[SUPERVISORS])
 async def live_status(rt: RuntimeDep) -> dict[str, Any]:
     """Live transcription: on which queues, slots in use, fall-backs to post-call only."""
     return rt.live.status()
 
 
-@api.get("/calls", response_model=list[CallOut])
+@api.get("/calls", response_model=list[CallOut], dependencies=[STAFF])
 async def list_calls(
     rt: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -358,7 +398,12 @@ async def list_calls(
     return await rt.tickets.list_calls(limit=limit, caller=caller, since=since)
 
 
-@api.post("/calls/{call_id}/transfers", response_model=TransferOut, status_code=201)
+@api.post(
+    "/calls/{call_id}/transfers",
+    response_model=TransferOut,
+    status_code=201,
+    dependencies=[STAFF],
+)
 async def start_transfer(call_id: str, body: TransferIn, rt: RuntimeDep) -> Any:
     """Hand the agent's call to another centre: attended (consult first), threeway (all
     three talk), or blind."""
@@ -368,7 +413,7 @@ async def start_transfer(call_id: str, body: TransferIn, rt: RuntimeDep) -> Any:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
-@api.post("/transfers/{transfer_id}/{action}", response_model=TransferOut)
+@api.post("/transfers/{transfer_id}/{action}", response_model=TransferOut, dependencies=[STAFF])
 async def finish_transfer(
     transfer_id: RowId, action: Literal["complete", "cancel"], rt: RuntimeDep
 ) -> Any:
@@ -378,7 +423,7 @@ async def finish_transfer(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
-@api.get("/missed-calls", response_model=list[MissedCallOut])
+@api.get("/missed-calls", response_model=list[MissedCallOut], dependencies=[STAFF])
 async def list_missed_calls(
     rt: RuntimeDep,
     state: Annotated[Literal["open", "claimed", "done", "cleared"] | None, Query()] = "open",
@@ -389,9 +434,15 @@ async def list_missed_calls(
 
 @api.post("/missed-calls/{entry_id}/{action}", response_model=MissedCallOut)
 async def work_missed_call(
-    entry_id: RowId, action: Literal["claim", "complete", "call"], body: AgentIn, rt: RuntimeDep
+    entry_id: RowId,
+    action: Literal["claim", "complete", "call"],
+    body: AgentIn,
+    rt: RuntimeDep,
+    who: Annotated[Principal, STAFF],
 ) -> Any:
     """claim it, complete it, or call the citizen back (the agent's phone rings first)."""
+    if not who.may_act_for(body.agent_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not act for agent {body.agent_id}")
     try:
         if action == "complete":
             return await rt.missed.complete(entry_id, body.agent_id)
@@ -407,14 +458,14 @@ async def work_missed_call(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Asterisk: {exc}") from exc
 
 
-@api.get("/stats/numbers", response_model=list[NumberDayOut])
+@api.get("/stats/numbers", response_model=list[NumberDayOut], dependencies=[SUPERVISORS])
 async def number_stats(rt: RuntimeDep, day: date | None = None) -> Any:
     """Calls per service number on one local day (default today): offered, answered,
     abandoned, unanswered, notices played."""
     return await rt.stats.day(day or datetime.now(rt.tz).date())
 
 
-@api.get("/transcription/jobs", response_model=TranscriptionJobsOut)
+@api.get("/transcription/jobs", response_model=TranscriptionJobsOut, dependencies=[SUPERVISORS])
 async def transcription_jobs(
     rt: RuntimeDep,
     state: Annotated[Literal["queued", "running", "done", "failed"] | None, Query()] = None,
@@ -433,14 +484,19 @@ async def transcription_jobs(
 
 @public.websocket("/ws/agents/{agent_id}")
 async def agent_socket(ws: WebSocket, agent_id: str, token: str | None = None) -> None:
-    """Screen pops for one agent. Browsers cannot set headers here, so the token is a query
-    parameter; the connection is refused (close 1008) without a valid one."""
+    """Screen pops and state changes for one agent. Browsers cannot set headers here, so the
+    token is a query parameter; the connection is refused (close 1008) unless it belongs to
+    that agent, a supervisor or the service."""
     rt: Runtime = ws.app.state.runtime
-    if not _token_ok(rt, token):
+    who = await rt.users.resolve(token)
+    if who is None:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
         return
     if agent_id not in rt.settings.agents:
         await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="unknown agent")
+        return
+    if not who.may_act_for(agent_id):
+        await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="not your agent")
         return
     await ws.accept()
     rt.hub.attach(agent_id, ws)

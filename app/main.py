@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
+from app.desk import STATIC, desk, pages, sign_in
 from app.http import api, public
 from app.runtime import Runtime
 from core.settings import Settings
@@ -35,4 +37,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(public)
     app.include_router(api)
+    app.include_router(sign_in)
+    app.include_router(desk)
+    app.include_router(pages)
+    # The desk's own code and styles: public like any sign-in page, no data in them.
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -82,6 +82,10 @@ class Ticket(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # The handling department (承办单位) once dispatched; a reopened ticket goes back to it.
     department: Mapped[str | None] = mapped_column(String(64))
+    # Written by the agent at the desk (app.desk): where, how urgent, may we call back.
+    address: Mapped[str | None] = mapped_column(String(200))
+    urgency: Mapped[str | None] = mapped_column(String(16))  # normal, urgent
+    contact_consent: Mapped[bool | None] = mapped_column(Boolean)
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -311,3 +315,67 @@ class CallbackAttempt(Base):
     uniqueid: Mapped[str | None] = mapped_column(String(64))
 
     callback: Mapped[Callback] = relationship(back_populates="attempt_rows")
+
+
+class User(Base):
+    """A person who signs in: an agent (tied to a SIP extension), supervisor, department, admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id (app.auth)
+    role: Mapped[str] = mapped_column(String(16))  # agent, supervisor, department, admin
+    agent_id: Mapped[str | None] = mapped_column(String(16), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserSession(Base):
+    """A signed-in browser or client: only the SHA-256 of its bearer token is stored."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AgentStateChange(Base):
+    """Every agent state change with its time (feeds occupancy reports): the state entered."""
+
+    __tablename__ = "agent_state_changes"
+    __table_args__ = (Index("ix_agent_state_changes_agent_at", "agent_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str] = mapped_column(String(16))
+    # logged_out, ready, paused, on_call, wrapup (cti.agent_states.AgentState)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))  # pause reason code
+    # who caused it: "agent:1001", "supervisor:wang", "asterisk" (events), "rebuild"
+    source: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QueueEntry(Base):
+    """One caller's stay in one queue (the wallboard's offered/answered/abandoned and service
+    level): written from CallQueued, closed by AgentConnected or CallerAbandoned."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (Index("ix_queue_entries_queue_joined", "queue", "joined_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(String(32))
+    uniqueid: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(32))
+    caller: Mapped[str | None] = mapped_column(String(32))
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # answered | abandoned | None (waiting, or left another way: timeout, transfer)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    agent_id: Mapped[str | None] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -19,14 +19,19 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.agents import AgentService
+from app.auth import UserService
+from app.call_actions import CallActions
 from app.callbacks import CALLBACK_DUE_STATES, CallbackService
 from app.live import LiveTranscription
 from app.missed import MissedCalls
 from app.models import Ticket, TicketState
 from app.stats import NumberStats
+from app.ticket_edits import TicketEditor
 from app.tickets import TicketService
 from app.transcripts import TranscriptionService
 from app.transfers import Transfers
+from app.wallboard import Wallboard
 from app.ws import AgentHub
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
@@ -38,9 +43,20 @@ from core.events import (
     ChannelHungUp,
     Event,
     ScreenPop,
+    utcnow,
 )
 from core.settings import Settings, SettingsError
-from cti import AmiConnection, AmiEvent, AmiLoginError, AmiUnavailable, CallControl, CallTracker
+from cti import (
+    AmiConnection,
+    AmiError,
+    AmiEvent,
+    AmiLoginError,
+    AmiUnavailable,
+    CallControl,
+    CallTracker,
+)
+from cti.agent_states import AgentBoard, QueueMembership
+from cti.ami_events import QueueMemberEvent
 from ivr.numberplan import PlanFile
 from ivr.routes import build_routes
 from ivr.server import FastAgiServer
@@ -129,6 +145,30 @@ class Runtime:
             self.hub.send,
             node_id=settings.node_id,
         )
+        self.ticket_edits = TicketEditor(sessions)
+        self.call_actions = CallActions(sessions, self.control)
+        self.users = UserService(
+            sessions, settings.api.token.get_secret_value(), settings.api.session_hours
+        )
+        self.agents = AgentService(
+            sessions,
+            AgentBoard(settings.agents, utcnow),
+            QueueMembership(self.ami),
+            self.hub,
+            self.bus,
+            settings,
+            self.plan,
+        )
+        self.wallboard = Wallboard(
+            sessions,
+            self.agents.board,
+            self.agents.membership.snapshot,
+            lambda: [settings.queue.name, *(line.queue for line in self.plan().specialised)],
+            self.tz,
+            settings.node_id,
+            utcnow,
+        )
+        self._rebuild_task: asyncio.Task[None] | None = None
         self._tracker_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self.ami_connected = False
@@ -136,6 +176,31 @@ class Runtime:
     def _on_ami_link(self, connected: bool) -> None:
         self.ami_connected = connected
         self.bus.publish(AmiLinkChanged(node_id=self.settings.node_id, connected=connected))
+        if connected:
+            # Agent states come back from Asterisk, not from what this process remembered.
+            self._rebuild_task = asyncio.create_task(self._rebuild_agents(), name="agents.rebuild")
+
+    async def _rebuild_agents(self) -> None:
+        try:
+            changes = await self.agents.rebuild()
+            log.info("agent states rebuilt from Asterisk: %d changed", len(changes))
+        except AmiError as exc:
+            log.warning("could not rebuild agent states: %s", exc)
+
+    async def _dispatch_ami(self) -> None:
+        """The one consumer of AMI events, in wire order: queue members to the agent board,
+        everything else to the call tracker."""
+        while True:
+            event = await self.ami_events.get()
+            try:
+                if isinstance(event, QueueMemberEvent):
+                    self.agents.on_member_event(event)
+                else:
+                    await self.tracker.handle(event)
+            except Exception:
+                log.exception("AMI event %s failed", type(event).__name__)
+            finally:
+                self.ami_events.task_done()
 
     def _wire(self) -> None:
         b, t = self.bus, self.tickets
@@ -145,16 +210,18 @@ class Runtime:
         b.subscribe(CallEnded, self.transcription.on_call_ended, name="transcription.enqueue")
         b.subscribe(ChannelHungUp, self.callbacks.on_hangup, name="callbacks.hangup_causes")
         b.subscribe(AgentConnected, self.live.on_agent_connected, name="live.tap")
+        b.subscribe(Event, self.agents.on_call_event, name="agents.calls")
+        b.subscribe(Event, self.wallboard.on_event, name="wallboard.queue_entries")
 
     async def start(self) -> None:
         self._wire()
         await self.bus.start()
         await self.transcription.start()
         await self.live.start()
+        await self.agents.start()
+        await self.wallboard.start()
         await self.agi.start()
-        self._tracker_task = asyncio.create_task(
-            self.tracker.run(self.ami_events), name="cti.tracker"
-        )
+        self._tracker_task = asyncio.create_task(self._dispatch_ami(), name="cti.dispatch")
         self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
         await self.callbacks.start()
         log.info("hotline node %s started", self.settings.node_id)
@@ -176,7 +243,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.callbacks.stop()
-        for task in (self._connect_task, self._tracker_task):
+        for task in (self._connect_task, self._rebuild_task, self._tracker_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -184,6 +251,8 @@ class Runtime:
         await self.ami.close()
         await self.agi.stop()
         await self.live.stop()
+        await self.agents.stop()
+        await self.wallboard.stop()
         await self.transcription.stop()
         await self.bus.stop()
         await self.engine.dispose()

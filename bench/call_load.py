@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.e2e.bed import Node, missing_tools, start_node, stop_node
+from tests.e2e.helpers import agent_phone
 from tests.e2e.peers.audio import AGENT_SAY, CITIZEN_SAY, speech_wav
 from tests.e2e.peers.baresip import BaresipAgent
 from tests.e2e.peers.sipp import SippCall
@@ -163,17 +164,7 @@ def main() -> None:
     try:
         base = 46000
         for i, a in enumerate(agents_ids):
-            agents.append(
-                BaresipAgent(
-                    workdir=work / f"agent-{a}",
-                    agent_id=a,
-                    password=node.agent_secrets[a],
-                    registrar=node.sip_target,
-                    wav=agent_wav,
-                    sip_port=base + i * 30,
-                    rtp_ports=(base + i * 30 + 2, base + i * 30 + 29),
-                ).start()
-            )
+            agents.append(agent_phone(node, a, agent_wav, base + i * 30, work))
         print(
             f"node up; {len(agents)} agents registered; Asterisk "
             f"{node.cli('core show version').split()[1]}"

@@ -171,6 +171,18 @@ class AmiLinkChanged(Event):
     connected: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStateChanged(Event):
+    """An agent entered a state (``at`` is when): logged_out, ready, paused, on_call, wrapup."""
+
+    name: ClassVar[str] = "agent.state"
+    node_id: str
+    agent_id: str
+    state: str
+    reason: str | None
+    source: str
+
+
 # --- application facts, published by app -------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import zoneinfo
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -113,6 +113,8 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: Port = 18345
     token: SecretStr
+    # How long a desk sign-in lasts (a shift and some).
+    session_hours: float = Field(default=12.0, gt=0, le=168)
 
     @field_validator("token")
     @classmethod
@@ -173,6 +175,28 @@ class LiveSettings(BaseModel):
         return _require_loopback(value, "transcription.live.host")
 
 
+class AgentSettings(BaseModel):
+    """Agent states at the desk (cti.agent_states, app.agents)."""
+
+    # dynamic: agents join the queues when they log in at the desk (QueueAdd); static: every
+    # configured agent is a permanent member, as before the desk existed.
+    members: Literal["dynamic", "static"] = "dynamic"
+    # Reason codes an agent may pause with (示忙原因).
+    pause_reasons: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field(
+        default_factory=lambda: ["小休", "培训", "会议", "工单处理"], min_length=1
+    )
+
+
+class WebRtcSettings(BaseModel):
+    """The desk's browser softphone: Asterisk's HTTPS/WSS server and which agents use it."""
+
+    # Agents whose phone is the desk itself (JsSIP over WSS, DTLS-SRTP); their SIP endpoints
+    # speak WebRTC only, so a desk phone cannot register as them. Empty: WSS stays off.
+    agents: list[str] = Field(default_factory=list)
+    port: Port = 18089  # Asterisk's TLS HTTP server on sip.bind: wss://<bind>:<port>/ws
+    http_port: Port = 18088  # its plain HTTP side, loopback only, serving nothing we use
+
+
 class TranscriptionSettings(BaseModel):
     """Post-call transcription of the recorded legs (transcription/, wired by app.transcripts)."""
 
@@ -209,8 +233,10 @@ class Settings(BaseSettings):
     api: ApiSettings
     asterisk: AsteriskSettings = Field(default_factory=AsteriskSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    agent_states: AgentSettings = Field(default_factory=AgentSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    webrtc: WebRtcSettings = Field(default_factory=WebRtcSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -242,6 +268,22 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("agent ids must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _webrtc_agents(self) -> Settings:
+        unknown = [a for a in self.webrtc.agents if a not in self.agents]
+        if unknown:
+            raise ValueError(f"webrtc.agents {unknown} are not in agents")
+        return self
+
+    @property
+    def tls_dir(self) -> Path:
+        """The certificate Asterisk's WSS server and DTLS use (made by ``hotline install``)."""
+        return self.data_dir / "tls"
+
+    @property
+    def webrtc_ws_url(self) -> str:
+        return f"wss://{self.sip.bind}:{self.webrtc.port}/ws"
 
     @property
     def db_url(self) -> str:

@@ -20,6 +20,13 @@ The composition root builds both and wires them::
     await ami.connect()
 """
 
+from cti.agent_states import (
+    WRAPUP_REASON,
+    AgentBoard,
+    AgentState,
+    AgentStatus,
+    QueueMembership,
+)
 from cti.ami_events import (
     EVENT_NAMES,
     AgentCalled,
@@ -43,6 +50,12 @@ from cti.ami_events import (
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
+    QueueMember,
+    QueueMemberAdded,
+    QueueMemberEvent,
+    QueueMemberPause,
+    QueueMemberRemoved,
+    QueueMemberStatus,
     VarSet,
     agent_id_from_interface,
     iter_ami_blocks,
@@ -64,11 +77,15 @@ from cti.tracker import CallTracker, parse_ticket_id
 
 __all__ = [
     "EVENT_NAMES",
+    "WRAPUP_REASON",
+    "AgentBoard",
     "AgentCalled",
     "AgentComplete",
     "AgentConnect",
     "AgentEvent",
     "AgentRingNoAnswer",
+    "AgentState",
+    "AgentStatus",
     "AmiActionError",
     "AmiActionTimeout",
     "AmiConnection",
@@ -95,6 +112,13 @@ __all__ = [
     "QueueCallerAbandon",
     "QueueCallerJoin",
     "QueueCallerLeave",
+    "QueueMember",
+    "QueueMemberAdded",
+    "QueueMemberEvent",
+    "QueueMemberPause",
+    "QueueMemberRemoved",
+    "QueueMemberStatus",
+    "QueueMembership",
     "VarSet",
     "agent_id_from_interface",
     "iter_ami_blocks",

@@ -214,6 +214,52 @@ class FullyBooted(AmiEvent):
     last_reload: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMemberEvent(AmiEvent):
+    """A queue member's state as Asterisk reports it (cti.agent_states reads these)."""
+
+    queue: str
+    interface: str
+    member_name: str
+    membership: str  # dynamic or static
+    paused: bool
+    paused_reason: str
+    in_call: bool
+    status: int  # device state: 1 not in use, 2 in use, 5 unavailable, 6 ringing …
+    last_pause: int = 0  # epoch seconds of the member's last pause (0: never)
+
+    @property
+    def agent_id(self) -> str:
+        return agent_id_from_interface(self.interface)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMemberAdded(QueueMemberEvent):
+    event_name: ClassVar[str] = "QueueMemberAdded"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMemberRemoved(QueueMemberEvent):
+    event_name: ClassVar[str] = "QueueMemberRemoved"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMemberPause(QueueMemberEvent):
+    event_name: ClassVar[str] = "QueueMemberPause"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMemberStatus(QueueMemberEvent):
+    event_name: ClassVar[str] = "QueueMemberStatus"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMember(QueueMemberEvent):
+    """One member in the answer to the QueueStatus action (the rebuild after a reconnect)."""
+
+    event_name: ClassVar[str] = "QueueMember"
+
+
 def agent_id_from_interface(interface: str) -> str:
     """``PJSIP/1001`` → ``1001``; ``Local/1001@agents/n`` → ``1001``."""
     _tech, slash, resource = interface.partition("/")
@@ -347,6 +393,25 @@ def _agent_complete(f: _Fields) -> AgentComplete:
     )
 
 
+def _member(cls: type[QueueMemberEvent]) -> Callable[[_Fields], QueueMemberEvent]:
+    def parse(f: _Fields) -> QueueMemberEvent:
+        # Member events name the member "Interface"; QueueStatus's QueueMember says "Location".
+        interface = f.optional("Interface") or f.text("Location")
+        return cls(
+            queue=f.text("Queue"),
+            interface=interface,
+            member_name=f.optional("MemberName") or f.optional("Name"),
+            membership=f.optional("Membership"),
+            paused=f.optional("Paused") == "1",
+            paused_reason=f.optional("PausedReason"),
+            in_call=f.optional("InCall") == "1",
+            status=f.optional_integer("Status") or 0,
+            last_pause=f.optional_integer("LastPause") or 0,
+        )
+
+    return parse
+
+
 def _user_event(f: _Fields) -> AmiEvent | None:
     """Our dialplan's own events; any other UserEvent is not ours to read."""
     kind = f.optional("UserEvent")
@@ -401,6 +466,11 @@ _PARSERS: dict[str, Callable[[_Fields], AmiEvent | None]] = {
         bridge_num_channels=f.integer("BridgeNumChannels"),
     ),
     "userevent": _user_event,
+    "queuememberadded": _member(QueueMemberAdded),
+    "queuememberremoved": _member(QueueMemberRemoved),
+    "queuememberpause": _member(QueueMemberPause),
+    "queuememberstatus": _member(QueueMemberStatus),
+    "queuemember": _member(QueueMember),
     "fullybooted": lambda f: FullyBooted(
         status=f.optional("Status"),
         uptime=f.optional_integer("Uptime"),
@@ -425,6 +495,10 @@ EVENT_NAMES: frozenset[str] = frozenset(
         BridgeLeave,
         PromptPlayed,
         FullyBooted,
+        QueueMemberAdded,
+        QueueMemberRemoved,
+        QueueMemberPause,
+        QueueMemberStatus,
     )
 )
 """The ``Event:`` values :func:`parse_event` turns into typed events (for manager.conf filters)."""

@@ -47,6 +47,10 @@ LinkCallback = Callable[[bool], None]
 """Called with ``True`` when the link is up (logged in) and ``False`` when it goes down."""
 
 
+# Actions whose answer is a list of events ending in "…Complete" (AmiResponse.events).
+LIST_ACTIONS = frozenset({"queuestatus", "queuesummary", "coreshowchannels", "devicestatelist"})
+
+
 class AmiUnavailable(AmiError, ConnectionError):
     """Nothing usable answers at the AMI address, or the link went down mid-action."""
 
@@ -321,8 +325,12 @@ class AmiConnection:
         if protocol is None or not self.connected:
             raise AmiUnavailable(f"AMI link to {self.address} is down: {name} not sent")
         request = Action({k: v if isinstance(v, str) else list(v) for k, v in action.items()})
-        # panoramisk's as_list=None: it decides from the first answer whether events follow.
-        future = protocol.send(request, as_list=None if follow_up else False)
+        # panoramisk collects the events of a list answer only when told (as_list); the
+        # default sends them on as unsolicited events and returns the first message alone.
+        # as_list=None lets it decide from the first answer (an Async Originate's
+        # OriginateResponse follows "successfully queued").
+        as_list = None if follow_up else name.lower() in LIST_ACTIONS
+        future = protocol.send(request, as_list=as_list)
         try:
             async with asyncio.timeout(limit):
                 result = await future

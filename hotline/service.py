@@ -30,6 +30,7 @@ from hotline.asterisk_ctl import AsteriskControl, _alive
 from hotline.errors import SetupError
 from hotline.plan import ensure_plan, load_plan
 from hotline.prompts import render_prompts
+from hotline.tls import ensure_certificate
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     print(f"settings {config_path}" + (f" (generated {', '.join(generated)})" if generated else ""))
     ensure_agent_secrets(settings)
     print(f"agent SIP passwords in {settings.agent_secrets_file}")
+    if settings.webrtc.agents and ensure_certificate(settings):
+        print(f"WSS/DTLS certificate in {settings.tls_dir}")
     ctl = AsteriskControl(settings)
     if with_root:
         started = time.monotonic()
@@ -188,6 +191,12 @@ def runtime_description(settings: Settings, config_path: Path) -> dict[str, Any]
             "health": f"{settings.api_url}/api/health",
             "agent_ws": f"ws://{settings.api.host}:{settings.api.port}/ws/agents/{{agent_id}}",
             "token_in": str(config_path),
+            "desk": f"{settings.api_url}/desk",
+            "wallboard": f"{settings.api_url}/wallboard",
+        },
+        "webrtc": {
+            "agents": settings.webrtc.agents,
+            "wss": settings.webrtc_ws_url if settings.webrtc.agents else None,
         },
         "agents": [
             {"id": a, "sip_user": a, "secret_in": str(settings.agent_secrets_file)}
@@ -263,6 +272,8 @@ def summary(desc: dict[str, Any]) -> str:
             f" passwords in {desc['agents'][0]['secret_in']}",
             f"  web / API          {desc['api']['url']} (token in {desc['api']['token_in']})",
             f"  agent screen pops  {desc['api']['agent_ws']}?token=…",
+            f"  agent desk         {desc['api']['desk']} (users: hotline user add …), "
+            f"wallboard {desc['api']['wallboard']}",
             f"  AMI {desc['ami']['host']}:{desc['ami']['port']}, FastAGI "
             f"{desc['fastagi']['host']}:{desc['fastagi']['port']}",
             f"  recordings         {desc['recordings_dir']}",

@@ -15,7 +15,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,7 +106,12 @@ class Node:
 
 
 def start_node(
-    work: Path, name: str, agents: list[str], extra: str = "", plan: str | None = None
+    work: Path,
+    name: str,
+    agents: list[str],
+    extra: str = "",
+    plan: str | None = None,
+    wrapup_seconds: int = 0,
 ) -> Node:
     """``plan``: number plan TOML for this node (default: the repo's example)."""
     rtp = random.randrange(30000, 38000, 200)
@@ -137,7 +145,7 @@ port = {free_port()}
 port = {free_port()}
 
 [queue]
-wrapup_seconds = 0
+wrapup_seconds = {wrapup_seconds}
 agent_ring_seconds = 10
 {extra}""")
     hotline(config, "install")
@@ -145,7 +153,41 @@ agent_ring_seconds = 10
     settings = tomllib.loads(config.read_text())
     runtime = json.loads((work / "data" / "runtime.json").read_text())
     secrets = tomllib.loads(Path(runtime["agents"][0]["secret_in"]).read_text())["agents"]
-    return Node(config, runtime, settings, secrets, work)
+    node = Node(config, runtime, settings, secrets, work)
+    login_agents(node, agents)
+    return node
+
+
+def _call_api(node: Node, path: str, method: str = "GET") -> Any:
+    req = urllib.request.Request(
+        node.api + path,
+        data=b"{}" if method == "POST" else None,
+        method=method,
+        headers={"Authorization": f"Bearer {node.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def login_agents(node: Node, agents: list[str], timeout: float = 20) -> None:
+    """Agents join the queues when they log in at the desk (dynamic members): log every
+    agent in, as the service, once Asterisk's AMI link is up, and wait until they are ready."""
+    deadline = time.monotonic() + timeout
+    pending = list(agents)
+    while pending:
+        try:
+            for agent in list(pending):
+                if _call_api(node, f"/api/agents/{agent}")["state"] == "ready":
+                    pending.remove(agent)
+                else:
+                    _call_api(node, f"/api/agents/{agent}/login", "POST")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or time.monotonic() > deadline:  # 503: AMI not up yet
+                raise
+        if pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"agents {pending} did not become ready")
+            time.sleep(0.1)
 
 
 def stop_node(node: Node) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.bed import Node, free_port, missing_tools, start_node, stop_node
+from tests.e2e.browser import Browser, missing_browser
 from tests.e2e.peers.audio import AGENT_SAY, CITIZEN_SAY, speech_wav
 
 with warnings.catch_warnings():
@@ -109,3 +110,15 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     agent = speech_wav(AGENT_SAY, d / "agent.wav", repeat=8)
     wav_to_pcap(citizen, d / "citizen.pcap")
     return {"citizen_wav": citizen, "citizen_pcap": d / "citizen.pcap", "agent_wav": agent}
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    """Headless Debian Chromium; screenshots go to the test's tmp dir (screenshots/)."""
+    if hint := missing_browser():
+        pytest.fail("the desk tests need: " + hint)
+    b = Browser(tmp_path / "profile", tmp_path / "screenshots")
+    try:
+        yield b
+    finally:
+        b.close()

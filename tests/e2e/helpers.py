@@ -42,14 +42,19 @@ def api(node: Node, path: str, method: str = "GET", body: Any = None) -> Any:
 def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> BaresipAgent:
     """Agent ``agent``'s softphone: registers, auto-answers, speaks. Ports differ per agent."""
     base = 40000 + (os.getpid() % 200) * 100 + int(agent) % 10 * 30
+    return agent_phone(node, agent, speech["agent_wav"], base, tmp)
+
+
+def agent_phone(node: Node, agent: str, wav: Path, base_port: int, work: Path) -> BaresipAgent:
+    """A started baresip phone for ``agent``: SIP on ``base_port``, RTP in the next 29."""
     return BaresipAgent(
-        workdir=tmp / f"agent-{agent}",
+        workdir=work / f"agent-{agent}",
         agent_id=agent,
         password=node.agent_secrets[agent],
         registrar=node.sip_target,
-        wav=speech["agent_wav"],
-        sip_port=base,
-        rtp_ports=(base + 2, base + 29),
+        wav=wav,
+        sip_port=base_port,
+        rtp_ports=(base_port + 2, base_port + 29),
     ).start()
 
 
@@ -82,6 +87,21 @@ async def wait_pop(ws: Any, timeout: float) -> dict[str, Any]:
         frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
         if frame["event"] == "screen_pop":
             return frame  # type: ignore[no-any-return]
+
+
+def agent_state(node: Node, agent: str) -> dict[str, Any]:
+    return api(node, f"/api/agents/{agent}")  # type: ignore[no-any-return]
+
+
+def set_agent_state(node: Node, agent: str, action: str, reason: str | None = None) -> None:
+    """Ask for a state (login, ready, pause, logout …) and wait until Asterisk confirmed it."""
+    api(node, f"/api/agents/{agent}/{action}", "POST", {"reason": reason})
+    want = {"login": "ready", "ready": "ready", "pause": "paused", "logout": "logged_out"}
+    deadline = time.monotonic() + 10
+    while (got := agent_state(node, agent))["state"] != want.get(action, got["state"]):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"agent {agent} stayed {got} after {action}")
+        time.sleep(0.05)
 
 
 def end_all_calls(node: Node) -> None:

@@ -22,6 +22,7 @@ def test_status_prints_the_runtime_description(node: Node) -> None:
     for key in ("sip", "ami", "fastagi", "api", "agents", "data_dir", "recordings_dir"):
         assert desc[key] == node.runtime[key], key
     assert desc["sip"]["carrier_source"] == "127.0.0.2"
+    assert desc["api"]["desk"] == desc["api"]["url"] + "/desk"
     assert [a["id"] for a in desc["agents"]] == ["1001", "1002"]
     brief = hotline(node.config, "status", "--brief").stdout
     assert brief.strip() == "asterisk: up; app: up"

@@ -25,10 +25,7 @@ PLAN = load_number_plan(EXAMPLE_PLAN)
 
 @pytest.fixture
 def rendered(settings: Settings) -> dict[str, str]:
-    ensure_agent_secrets(settings)
-    return render(
-        settings, Instance.of(settings), "/usr/lib/x86_64-linux-gnu/asterisk/modules", PLAN
-    )
+    return _render(settings)
 
 
 def test_committed_files_hold_no_secret_or_address() -> None:
@@ -59,9 +56,24 @@ def test_ami_is_loopback_least_privilege_with_screen_pop_vars(rendered: dict[str
     assert "webenabled=no" in ami
 
 
-def test_agents_get_endpoints_and_queue_membership(
-    rendered: dict[str, str], settings: Settings
-) -> None:
+def _render(settings: Settings) -> dict[str, str]:
+    ensure_agent_secrets(settings)
+    return render(
+        settings, Instance.of(settings), "/usr/lib/x86_64-linux-gnu/asterisk/modules", PLAN
+    )
+
+
+def test_desk_logins_leave_queues_without_members(rendered: dict[str, str]) -> None:
+    """Dynamic members (the default): agents join with QueueAdd when they log in at the desk;
+    wrap-up is the app's pause, so Asterisk's own is off."""
+    queues = rendered["generated/queues.conf"]
+    assert "member =>" not in queues
+    assert "wrapuptime=0" in queues and "wrapuptime=10" not in queues
+
+
+def test_agents_get_endpoints_and_queue_membership(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, agent_states={"members": "static"})
+    rendered = _render(settings)
     secrets = ensure_agent_secrets(settings)
     agents = rendered["generated/pjsip_agents.conf"]
     queues = rendered["generated/queues.conf"]
@@ -112,7 +124,8 @@ def test_dialplan_falls_through_when_fastagi_fails() -> None:
     assert not any(s.startswith("Hangup") for s in path)
 
 
-def test_number_plan_is_rendered(rendered: dict[str, str], settings: Settings) -> None:
+def test_number_plan_is_rendered(tmp_path: Path) -> None:
+    rendered = _render(make_settings(tmp_path, agent_states={"members": "static"}))
     numbers = rendered["generated/extensions_numbers.conf"]
     for n in ("12345", "12369", "12328", "12329", "12333", "12366"):
         assert f"exten => {n},1,Goto(hotline-inbound,${{EXTEN}},1)" in numbers
@@ -157,3 +170,37 @@ def test_write_instance_creates_folders_and_private_files(settings: Settings) ->
     manager = inst.etc / "generated" / "manager.conf"
     assert manager.stat().st_mode & 0o777 == 0o640
     assert (inst.etc / "extensions.conf").read_text() == (REPO_CONF / "extensions.conf").read_text()
+
+
+def test_webrtc_agents_get_wss_dtls_and_a_generated_certificate(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, webrtc={"agents": ["1002"], "port": 18443})
+    with pytest.raises(SetupError, match="hotline install"):
+        _render(settings)
+    from hotline.tls import cert_paths, ensure_certificate
+
+    assert ensure_certificate(settings) and not ensure_certificate(settings)  # made once
+    cert, key = cert_paths(settings)
+    assert key.stat().st_mode & 0o077 == 0
+    rendered = _render(settings)
+    http = rendered["generated/http.conf"]
+    assert "tlsenable=yes" in http and "tlsbindaddr=127.0.0.1:18443" in http
+    assert "bindaddr=127.0.0.1" in http
+    assert rendered["generated/webrtc-cert.pem"] == cert.read_text()
+    assert (
+        "[transport-wss]\ntype=transport\nprotocol=wss"
+        in rendered["generated/pjsip_transports.conf"]
+    )
+    agents = rendered["generated/pjsip_agents.conf"]
+    web = agents.split("[1002](agent-endpoint)")[1].split("[1002-auth]")[0]
+    desk_phone = agents.split("[1001](agent-endpoint)")[1].split("[1001-auth]")[0]
+    assert (
+        "webrtc=yes" in web
+        and "dtls_cert_file=/srv/hotline/unit/etc/generated/webrtc-cert.pem" in web
+    )
+    assert "webrtc" not in desk_phone
+    assert settings.webrtc_ws_url == "wss://127.0.0.1:18443/ws"
+
+
+def test_http_server_is_off_without_webrtc_agents(rendered: dict[str, str]) -> None:
+    assert rendered["generated/http.conf"] == "[general]\nenabled=no\n"
+    assert "transport-wss" not in rendered["generated/pjsip_transports.conf"]

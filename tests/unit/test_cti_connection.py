@@ -181,6 +181,18 @@ class FakeAmiServerForFaults:
             respond("Goodbye", "Message: Thanks for all the fish.")
             await writer.drain()
             writer.close()
+        elif name == "queuestatus":  # a list answer, as Asterisk 22 writes it
+            respond("Success", "EventList: start", "Message: Queue status will follow")
+            for event, *lines in (
+                ("QueueParams", "Queue: main", "Calls: 0"),
+                ("QueueMember", "Queue: main", "Name: 1001", "Location: PJSIP/1001", "InCall: 1"),
+                ("QueueStatusComplete", "EventList: Complete", "ListItems: 2"),
+            ):
+                writer.write(
+                    ("\r\n".join([f"Event: {event}", *reply, *lines]) + "\r\n\r\n").encode()
+                )
+        elif name == "queueadd":  # panoramisk would wait for a list after this message
+            respond("Success", "Message: Added interface to queue")
         elif name in self.refuse:
             respond("Error", f"Message: {self.refuse[name]}")
         elif name not in self.ignore:
@@ -482,6 +494,29 @@ async def test_error_response_raises_action_error(
         assert originate["Variable"] == ["A=1", "B=2"]  # a list is sent once per item
         with pytest.raises(ValueError, match="Action"):
             await ami.send_action({"Channel": "PJSIP/1001"})
+    finally:
+        await ami.close()
+
+
+async def test_list_answers_carry_their_events_and_single_answers_return_at_once(
+    server: FakeAmiServerForFaults, events: asyncio.Queue[AmiEvent]
+) -> None:
+    ami = make_connection(server.port, events)
+    await ami.connect()
+    try:
+        status = await ami.send_action({"Action": "QueueStatus"})
+        assert [e["Event"] for e in status.events] == [
+            "QueueParams",
+            "QueueMember",
+            "QueueStatusComplete",
+        ]
+        added = await ami.send_action({"Action": "QueueAdd", "Queue": "main"})
+        assert added.message == "Added interface to queue"
+        await asyncio.sleep(0.05)
+        # The list's events went to the action, not to the event queue.
+        assert all(
+            isinstance(e, FullyBooted) for e in [events.get_nowait() for _ in range(events.qsize())]
+        )
     finally:
         await ami.close()
 

@@ -316,6 +316,10 @@ def test_event_names_list_every_typed_event() -> None:
         "UserEvent",
         "BridgeLeave",
         "FullyBooted",
+        "QueueMemberAdded",
+        "QueueMemberRemoved",
+        "QueueMemberPause",
+        "QueueMemberStatus",
     } == EVENT_NAMES
 
 
@@ -329,6 +333,8 @@ def test_package_exports() -> None:
         "connection",
         "tracker",
         "control",
+        "agent_states",
+        "supervision",
     }
     assert public == set(cti.__all__)
 

@@ -41,7 +41,7 @@ def test_the_handling_workflow_to_a_reply_schedules_the_callback(client: TestCli
         "13800000001",
     )
     audit = [(t["from_state"], t["to_state"], t["actor"]) for t in replied["transitions"]]
-    assert audit[-1] == ("accepted", "replied", "api")
+    assert audit[-1] == ("accepted", "replied", "admin:service")
     (monitor,) = client.get("/api/callbacks/campaigns", headers=AUTH).json()
     assert monitor["name"] == "default" and monitor["statuses"]["pending"] == 1
 
@@ -79,3 +79,31 @@ def test_campaign_pause_and_resume_show_on_the_monitor(client: TestClient) -> No
     assert client.get("/api/callbacks/campaigns", headers=AUTH).json()[0]["paused"] is True
     client.post("/api/callbacks/campaigns/default/resume", headers=AUTH)
     assert client.get("/api/callbacks/campaigns", headers=AUTH).json()[0]["paused"] is False
+
+
+def sign_in(client: TestClient, username: str, role: str, agent_id: str | None = None) -> dict:
+    body = {"username": username, "password": "workflow-e2e-pw", "role": role}
+    if agent_id:
+        body["agent_id"] = agent_id
+    assert client.post("/api/users", json=body, headers=AUTH).status_code == 201
+    login = {"username": username, "password": "workflow-e2e-pw"}
+    token = client.post("/api/login", json=login).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_each_role_makes_only_its_own_workflow_steps(client: TestClient) -> None:
+    agent = sign_in(client, "li", "agent", "1001")
+    dept = sign_in(client, "jtw", "department")
+    ticket_id = draft(client, "w.4")
+    path = f"/api/tickets/{ticket_id}/transitions"
+    assert client.post(path, json={"to": "registered"}, headers=dept).status_code == 403
+    assert client.post(path, json={"to": "registered"}, headers=agent).status_code == 200
+    client.post(path, json={"to": "dispatched", "department": "市交通委"}, headers=agent)
+    refused = client.post(path, json={"to": "accepted"}, headers=agent)
+    assert refused.status_code == 403
+    assert "agent role may not move a ticket to accepted" in refused.json()["detail"]
+    assert client.post(path, json={"to": "accepted"}, headers=dept).status_code == 200
+    replied = client.post(path, json={"to": "replied"}, headers=dept).json()
+    assert replied["transitions"][-1]["actor"] == "department:jtw"
+    assert client.get("/api/callbacks/campaigns", headers=agent).status_code == 403
+    assert client.post("/api/callbacks/campaigns/default/pause", headers=dept).status_code == 403

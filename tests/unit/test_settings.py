@@ -96,3 +96,12 @@ def test_install_generates_secrets_once_and_keeps_the_operators_values(tmp_path:
     other = tmp_path / "other.toml"
     ensure_config(other)
     assert load_settings(other).ami.secret != first.ami.secret
+
+
+def test_webrtc_agents_must_be_agents(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from tests.conftest import make_settings
+
+    with pytest.raises(ValidationError, match=r"webrtc\.agents \['4242'\]"):
+        make_settings(tmp_path, webrtc={"agents": ["4242"]})

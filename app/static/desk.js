@@ -1,0 +1,361 @@
+// The agent desk: signs in, follows the agent's WebSocket (state changes, screen pops) and
+// does everything else through the REST API with the session's bearer token. No framework.
+"use strict";
+
+const TEXT = {
+  zh: {
+    title: "12345 热线座席工作台", offline: "未连接", online: "已连接", signIn: "登录", signOut: "退出登录",
+    username: "用户名", password: "密码", myState: "我的状态", queueLogin: "签入队列", ready: "示闲",
+    pause: "示忙", endWrapup: "结束话后", queueLogout: "签出队列", waiting: "等待来电…",
+    caller: "来电号码", dialled: "拨打号码", ticketNo: "工单号", callTime: "通话时长", target: "转接号码",
+    consult: "咨询转接", completeTransfer: "完成转接", cancelTransfer: "取消转接", threeway: "三方通话",
+    blind: "直接转接", hangup: "挂断", category: "类别", address: "地址", description: "诉求内容",
+    urgency: "紧急程度", normal: "一般", urgent: "紧急", consent: "同意回访联系", save: "保存",
+    register: "登记受理", earlier: "历史工单", created: "时间", status: "状态", saved: "已保存",
+    registered: "已登记受理", callEnded: "通话已结束", consulting: "正在咨询…", transferred: "已转接",
+    cancelled: "已取消转接", threewayOn: "三方通话中", badTarget: "请输入转接号码",
+    callBack: "回拨", hold: "保持", unhold: "恢复通话", missed: "漏接回拨", refresh: "刷新", waited: "等待",
+    dialling: "正在回拨：先响您的电话", webPhone: "网页电话", autoAnswer: "自动接听", answer: "接听",
+    phone: { off: "未启用", connecting: "连接中", registered: "已注册", failed: "注册失败", ringing: "来电振铃", talking: "通话中" },
+    states: { logged_out: "未签入", ready: "空闲", paused: "示忙", on_call: "通话中", wrapup: "话后处理" },
+    tickets: { draft: "受理中", registered: "已受理", answered: "直接答复", dispatched: "已派单",
+      accepted: "已签收", disputed: "异议中", replied: "已答复", callback: "回访中", reopened: "重办",
+      closed: "办结", merged: "已并单" },
+  },
+  en: {
+    title: "12345 Hotline Agent Desk", offline: "offline", online: "online", signIn: "Sign in",
+    signOut: "Sign out", username: "Username", password: "Password", myState: "My state",
+    queueLogin: "Log in to queues", ready: "Ready", pause: "Pause", endWrapup: "End wrap-up",
+    queueLogout: "Log out of queues", waiting: "Waiting for a call…", caller: "Caller",
+    dialled: "Dialled", ticketNo: "Ticket", callTime: "Call time", target: "Transfer to",
+    consult: "Consult", completeTransfer: "Complete transfer", cancelTransfer: "Cancel transfer",
+    threeway: "Three-way", blind: "Blind transfer", hangup: "Hang up", category: "Category",
+    address: "Address", description: "Request", urgency: "Urgency", normal: "Normal",
+    urgent: "Urgent", consent: "May call back", save: "Save", register: "Register",
+    earlier: "Earlier tickets", created: "Created", status: "Status", saved: "Saved",
+    registered: "Registered", callEnded: "Call ended", consulting: "Consulting…",
+    transferred: "Transferred", cancelled: "Transfer cancelled", threewayOn: "Three-way call",
+    badTarget: "Enter a number to transfer to", callBack: "Call back", hold: "Hold", unhold: "Resume", missed: "Missed calls",
+    refresh: "Refresh", waited: "Waited", dialling: "Calling back: your phone rings first", webPhone: "Web phone", autoAnswer: "Auto answer",
+    answer: "Answer",
+    phone: { off: "off", connecting: "connecting", registered: "registered", failed: "registration failed", ringing: "ringing", talking: "talking" },
+    states: { logged_out: "Logged out", ready: "Ready", paused: "Paused", on_call: "On call", wrapup: "Wrap-up" },
+    tickets: { draft: "Draft", registered: "Registered", answered: "Answered", dispatched: "Dispatched",
+      accepted: "Accepted", disputed: "Disputed", replied: "Replied", callback: "Callback",
+      reopened: "Reopened", closed: "Closed", merged: "Merged" },
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const desk = {
+  lang: localStorage.getItem("desk.lang") || "zh",
+  token: sessionStorage.getItem("desk.token"),
+  user: null, state: null, pop: null, transfer: null, socket: null,
+  callStarted: null, stateSince: null, retry: 500,
+};
+const t = (key) => TEXT[desk.lang][key] ?? key;
+
+function applyLanguage() {
+  document.documentElement.lang = desk.lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  $("lang").textContent = desk.lang === "zh" ? "English" : "中文";
+  showState();
+  if (desk.phoneState) phoneState(desk.phoneState);
+  if (desk.pop) showEarlier(desk.pop.earlier_tickets);
+}
+
+async function api(path, method = "GET", body) {
+  const resp = await fetch(path, {
+    method,
+    headers: { "Content-Type": "application/json", ...(desk.token ? { Authorization: `Bearer ${desk.token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (resp.status === 401 && path !== "/api/login") { signedOut(); throw new Error("401"); }
+  const data = resp.status === 204 ? null : await resp.json();
+  if (!resp.ok) {
+    const detail = data && data.detail;
+    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+  }
+  return data;
+}
+
+function fmt(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const mm = String(Math.floor(s / 60)).padStart(2, "0");
+  return `${mm}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// --- sign-in ------------------------------------------------------------------------------
+
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    const out = await api("/api/login", "POST", { username: $("username").value, password: $("password").value });
+    desk.token = out.token;
+    sessionStorage.setItem("desk.token", out.token);
+    await start(out.user);
+  } catch (err) {
+    $("login-error").textContent = err.message;
+  }
+});
+
+$("signout").addEventListener("click", async () => {
+  try { await api("/api/logout", "POST"); } catch (_) { /* signed out either way */ }
+  signedOut();
+});
+
+function signedOut() {
+  desk.token = null; desk.user = null;
+  sessionStorage.removeItem("desk.token");
+  if (desk.socket) { desk.socket.onclose = null; desk.socket.close(); desk.socket = null; }
+  if (desk.phone) { desk.phone.stop(); desk.phone = null; }
+  $("login-view").hidden = false; $("desk-view").hidden = true; $("signout").hidden = true;
+  $("who").textContent = "";
+}
+
+async function start(user) {
+  desk.user = user;
+  $("who").textContent = `${user.username}${user.agent_id ? " · " + user.agent_id : ""}`;
+  $("login-view").hidden = true; $("desk-view").hidden = false; $("signout").hidden = false;
+  const reasons = await api("/api/pause-reasons");
+  $("pause-reason").replaceChildren(...reasons.map((r) => new Option(r, r)));
+  const next = new URLSearchParams(location.search).get("next");
+  if (next === "/wallboard" && user.role !== "agent") { location.assign("/wallboard"); return; }
+  if (!user.agent_id) {  // supervisors and admins watch the wallboard
+    if (user.role !== "department") location.assign("/wallboard");
+    return;
+  }
+  setState(await api(`/api/agents/${user.agent_id}`));
+  connect();
+  loadMissed();
+  startPhone(await api(`/api/agents/${user.agent_id}/softphone`));
+}
+
+// --- the browser softphone (JsSIP over Asterisk's WSS, DTLS-SRTP) --------------------------
+
+function phoneState(state) {
+  desk.phoneState = state;
+  $("phone-state").dataset.state = state;
+  $("phone-state").textContent = t("phone")[state];
+  $("answer").disabled = state !== "ringing";
+}
+
+function startPhone(conf) {
+  if (!conf.webrtc || typeof JsSIP === "undefined") return;
+  $("phone-bar").hidden = false;
+  $("auto-answer").checked = localStorage.getItem("desk.autoAnswer") === "1";
+  phoneState("connecting");
+  const ua = new JsSIP.UA({
+    sockets: [new JsSIP.WebSocketInterface(conf.ws_url)], uri: conf.uri, password: conf.password,
+    register: true, session_timers: false,
+  });
+  ua.on("registered", () => phoneState("registered"));
+  ua.on("registrationFailed", () => phoneState("failed"));
+  ua.on("newRTCSession", (ev) => {
+    if (ev.originator !== "remote") return;
+    const session = ev.session;
+    desk.phoneSession = session;
+    phoneState("ringing");
+    session.on("peerconnection", (e) => e.peerconnection.addEventListener("track", (tr) => {
+      $("remote-audio").srcObject = tr.streams[0];
+    }));
+    session.on("confirmed", () => { phoneState("talking"); holdButton(); });
+    session.on("hold", holdButton);
+    session.on("unhold", holdButton);
+    for (const end of ["ended", "failed"]) session.on(end, () => { desk.phoneSession = null; phoneState("registered"); holdButton(); });
+    if ($("auto-answer").checked) answerPhone();
+  });
+  desk.phone = ua;
+  ua.start();
+}
+
+// Hold is the phone's own (a re-INVITE; Asterisk plays music to the citizen), so the desk
+// holds only calls on its browser phone; a desk phone has its own hold key.
+function holdButton() {
+  const session = desk.phoneSession;
+  const held = Boolean(session && session.isOnHold().local);
+  $("hold").disabled = !(session && session.isEstablished());
+  $("hold").dataset.held = held ? "1" : "0";
+  $("hold").dataset.i18n = held ? "unhold" : "hold";
+  $("hold").textContent = t(held ? "unhold" : "hold");
+}
+$("hold").addEventListener("click", () => {
+  const session = desk.phoneSession;
+  if (!session) return;
+  if (session.isOnHold().local) session.unhold(); else session.hold();
+});
+
+function answerPhone() {
+  if (desk.phoneSession) desk.phoneSession.answer({ mediaConstraints: { audio: true, video: false } });
+}
+$("answer").addEventListener("click", answerPhone);
+$("auto-answer").addEventListener("change", () => localStorage.setItem("desk.autoAnswer", $("auto-answer").checked ? "1" : "0"));
+
+// --- the agent's socket -------------------------------------------------------------------
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/agents/${desk.user.agent_id}?token=${encodeURIComponent(desk.token)}`);
+  desk.socket = ws;
+  ws.onopen = () => { desk.retry = 500; $("link").className = "link up"; $("link").dataset.i18n = "online"; $("link").textContent = t("online"); };
+  ws.onmessage = (msg) => {
+    const frame = JSON.parse(msg.data);
+    if (frame.event === "agent.state") setState({ state: frame.state, reason: frame.reason, since: frame.at });
+    else if (frame.event === "screen_pop") showPop(frame);
+  };
+  ws.onclose = () => {
+    $("link").className = "link down"; $("link").dataset.i18n = "offline"; $("link").textContent = t("offline");
+    if (desk.token) setTimeout(connect, desk.retry = Math.min(desk.retry * 2, 10000));
+  };
+}
+
+// --- agent state --------------------------------------------------------------------------
+
+function setState(s) {
+  const endedCall = desk.state === "on_call" && s.state !== "on_call";
+  desk.state = s.state; desk.stateReason = s.reason; desk.stateSince = new Date(s.since);
+  showState();
+  if (endedCall && desk.pop) { desk.callStarted = null; $("call-status").textContent = t("callEnded"); }
+}
+
+function tick() {
+  if (desk.stateSince) $("state-timer").textContent = fmt((Date.now() - desk.stateSince) / 1000);
+  if (desk.callStarted) $("call-timer").textContent = fmt((Date.now() - desk.callStarted) / 1000);
+}
+
+function showState() {
+  if (!desk.state) return;
+  tick();
+  $("state").dataset.state = desk.state;
+  $("state").textContent = t("states")[desk.state];
+  $("state-reason").textContent = desk.state === "paused" && desk.stateReason ? desk.stateReason : "";
+  const s = desk.state;
+  $("queue-login").disabled = s !== "logged_out";
+  $("ready").disabled = !(s === "paused" || s === "wrapup");
+  $("pause").disabled = s === "logged_out";
+  $("end-wrapup").disabled = s !== "wrapup";
+  $("queue-logout").disabled = s === "logged_out" || s === "on_call";
+}
+
+async function agentAction(action, body) {
+  $("state-error").textContent = "";
+  try { await api(`/api/agents/${desk.user.agent_id}/${action}`, "POST", body); }
+  catch (err) { $("state-error").textContent = err.message; }
+}
+$("queue-login").addEventListener("click", () => agentAction("login"));
+$("ready").addEventListener("click", () => agentAction("ready"));
+$("pause").addEventListener("click", () => agentAction("pause", { reason: $("pause-reason").value }));
+$("end-wrapup").addEventListener("click", () => agentAction("end-wrapup"));
+$("queue-logout").addEventListener("click", () => agentAction("logout"));
+
+// --- the screen pop -----------------------------------------------------------------------
+
+function showPop(pop) {
+  desk.pop = pop; desk.transfer = null; desk.callStarted = Date.now();
+  $("no-call").hidden = true; $("call").hidden = false;
+  $("pop-caller").textContent = pop.caller || "—";
+  $("pop-dialled").textContent = pop.dialled;
+  $("pop-ticket").textContent = pop.ticket_id;
+  $("t-category").value = pop.category || "";
+  $("t-address").value = ""; $("t-description").value = ""; $("t-urgency").value = "normal";
+  $("t-consent").checked = false;
+  $("save-status").textContent = ""; $("call-status").textContent = "";
+  transferButtons(false);
+  showEarlier(pop.earlier_tickets);
+  $("t-description").focus();
+}
+
+function showEarlier(rows) {
+  const states = t("tickets");
+  $("earlier").tBodies[0].replaceChildren(...rows.map((r) => {
+    const tr = document.createElement("tr");
+    for (const v of [r.id, new Date(r.created_at).toLocaleString(desk.lang === "zh" ? "zh-CN" : "en"), r.category || "", states[r.state] || r.state]) {
+      tr.appendChild(document.createElement("td")).textContent = v;
+    }
+    return tr;
+  }));
+}
+
+async function saveTicket(register) {
+  $("save-status").textContent = "";
+  try {
+    const ticket = await api(`/api/tickets/${desk.pop.ticket_id}`, "PATCH", {
+      category: $("t-category").value, address: $("t-address").value,
+      description: $("t-description").value, urgency: $("t-urgency").value,
+      contact_consent: $("t-consent").checked, register_ticket: register,
+    });
+    $("save-status").textContent = ticket.state === "registered" ? t("registered") : t("saved");
+    $("save-status").dataset.state = ticket.state;
+  } catch (err) {
+    $("save-status").textContent = err.message;
+  }
+}
+$("save").addEventListener("click", () => saveTicket(false));
+$("register").addEventListener("click", () => saveTicket(true));
+
+// --- call control -------------------------------------------------------------------------
+
+function transferButtons(consulting) {
+  $("complete-transfer").disabled = !consulting; $("cancel-transfer").disabled = !consulting;
+  $("consult").disabled = consulting; $("blind").disabled = consulting; $("threeway").disabled = consulting;
+}
+
+async function callAction(fn, done) {
+  try { await fn(); $("call-status").textContent = t(done); }
+  catch (err) { $("call-status").textContent = err.message; }
+}
+
+function target() {
+  const v = $("transfer-target").value.trim();
+  if (!/^[0-9]{3,11}$/.test(v)) throw new Error(t("badTarget"));
+  return v;
+}
+
+const startTransfer = (mode) => api(`/api/calls/${encodeURIComponent(desk.pop.call_id)}/transfers`, "POST", { target: target(), mode });
+$("consult").addEventListener("click", () => callAction(async () => { desk.transfer = await startTransfer("attended"); transferButtons(true); }, "consulting"));
+$("threeway").addEventListener("click", () => callAction(() => startTransfer("threeway"), "threewayOn"));
+$("blind").addEventListener("click", () => callAction(() => startTransfer("blind"), "transferred"));
+$("complete-transfer").addEventListener("click", () => callAction(async () => { await api(`/api/transfers/${desk.transfer.id}/complete`, "POST"); transferButtons(false); }, "transferred"));
+$("cancel-transfer").addEventListener("click", () => callAction(async () => { await api(`/api/transfers/${desk.transfer.id}/cancel`, "POST"); transferButtons(false); }, "cancelled"));
+$("hangup").addEventListener("click", () => callAction(() => api(`/api/calls/${encodeURIComponent(desk.pop.call_id)}/hangup`, "POST"), "callEnded"));
+
+// --- click-to-call: the caller of this ticket, and the missed-call list (漏接回拨) ---------------
+
+$("call-back").addEventListener("click", () => callAction(
+  () => api(`/api/agents/${desk.user.agent_id}/dial`, "POST", { number: desk.pop.caller }), "dialling"));
+
+async function loadMissed() {
+  if (!desk.user || !desk.user.agent_id) return;
+  let rows;
+  try { rows = await api("/api/missed-calls?state=open&limit=20"); } catch (_) { return; }
+  $("missed-calls").tBodies[0].replaceChildren(...rows.map((m) => {
+    const tr = document.createElement("tr");
+    for (const v of [m.caller, m.dialled, new Date(m.at).toLocaleString(desk.lang === "zh" ? "zh-CN" : "en"), m.wait_seconds == null ? "—" : fmt(m.wait_seconds)]) {
+      tr.appendChild(document.createElement("td")).textContent = v;
+    }
+    const b = tr.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
+    b.type = "button"; b.textContent = t("callBack");
+    b.addEventListener("click", async () => {
+      try { await api(`/api/missed-calls/${m.id}/call`, "POST", { agent_id: desk.user.agent_id }); b.disabled = true; }
+      catch (err) { $("state-error").textContent = err.message; }
+    });
+    return tr;
+  }));
+}
+$("missed-refresh").addEventListener("click", loadMissed);
+setInterval(loadMissed, 30000);
+
+// --- clocks, language, start-up -----------------------------------------------------------
+
+setInterval(tick, 500);
+
+$("lang").addEventListener("click", () => {
+  desk.lang = desk.lang === "zh" ? "en" : "zh";
+  localStorage.setItem("desk.lang", desk.lang);
+  applyLanguage();
+});
+
+applyLanguage();
+if (desk.token) api("/api/me").then(start).catch(() => signedOut());
