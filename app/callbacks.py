@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import zoneinfo
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -53,10 +54,11 @@ log = logging.getLogger(__name__)
 ACTOR = "system:callback"
 # A ticket in these states is owed a callback (100% 回访 of finished tickets, per the seeds).
 CALLBACK_DUE_STATES = (TicketState.REPLIED, TicketState.ANSWERED)
-FOLLOW_UP_STATUSES = ("unreachable", "no_rating", "do_not_call")
+FOLLOW_UP_STATUSES = ("unreachable", "no_rating", "do_not_call", "declined")
 STATUSES = ("pending", "dialling", "done", *FOLLOW_UP_STATUSES, "cancelled")
 # How long an answered callback may take before its channel slot is given back anyway.
 SURVEY_LIMIT_SECONDS = 600.0
+HANGUP_GRACE_SECONDS = 5.0
 SATISFIED_LABELS = {"1": "满意", "2": "基本满意", "3": "不满意"}
 
 
@@ -105,6 +107,7 @@ class CallbackService:
         # Held while a dispatch runs: stop() waits for it, so no run outlives the database.
         self._dispatching = asyncio.Lock()
         self._stopping = False
+        self._kicks: set[asyncio.Task[None]] = set()
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -132,6 +135,9 @@ class CallbackService:
             self._scheduler = None
         async with self._dispatching:
             pass
+        for kick in list(self._kicks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await kick
         tasks = [task for _, task in self._running.values()]
         for task in tasks:
             task.cancel()
@@ -200,8 +206,9 @@ class CallbackService:
             status="pending",
             next_attempt_at=due,
         )
-        if is_do_not_call(cfg, ticket.caller):
-            callback.status = "do_not_call"
+        if is_do_not_call(cfg, ticket.caller) or ticket.contact_consent is False:
+            # On the do-not-call list, or the citizen said no to being called back (desk).
+            callback.status = "do_not_call" if ticket.contact_consent is not False else "declined"
             callback.next_attempt_at = None
             callback.finished_at = self._clock()
         session.add(callback)
@@ -251,6 +258,11 @@ class CallbackService:
     def _forget(self, callback_id: int) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
             self._running.pop(callback_id, None)
+            if not self._stopping:
+                # A freed channel is used at once, not at the next tick.
+                kick = asyncio.get_running_loop().create_task(self.dispatch())
+                self._kicks.add(kick)
+                kick.add_done_callback(self._kicks.discard)
 
         return done
 
@@ -301,13 +313,28 @@ class CallbackService:
                 result, outcome = OriginateResult("Failure", None), Outcome.FAILED
             await self._attempt_ended(attempt_id, outcome, result.reason, cause)
             if outcome == Outcome.ANSWERED:
-                # The slot stays taken while the citizen is on the survey.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(SURVEY_LIMIT_SECONDS):
-                        await done.wait()
+                await self._until_call_over(channel_id, done)
                 await self._no_survey(callback_id)
+            self._survey_done.pop(attempt_id, None)
         finally:
             pacer.release()
+
+    async def _until_call_over(self, channel_id: str, surveyed: asyncio.Event) -> None:
+        """The channel slot stays taken while the citizen is on the line: until the survey has
+        reported and the channel has hung up. A hang-up without a report (the citizen left
+        before the survey began, the survey could not start) frees it after a short grace,
+        not after SURVEY_LIMIT_SECONDS."""
+        gone = asyncio.create_task(self._hangup_cause(channel_id, SURVEY_LIMIT_SECONDS))
+        reported = asyncio.create_task(surveyed.wait())
+        try:
+            await asyncio.wait(
+                {gone, reported}, timeout=SURVEY_LIMIT_SECONDS, return_when=FIRST_COMPLETED
+            )
+            # The report and the hang-up come close together: give the other one a moment.
+            await asyncio.wait({gone, reported}, timeout=HANGUP_GRACE_SECONDS)
+        finally:
+            gone.cancel()
+            reported.cancel()
 
     async def _claim(self, callback_id: int, cfg: CampaignConfig) -> tuple[int, str] | None:
         """Commit the attempt before dialling; a second claimant fails on the unique key."""

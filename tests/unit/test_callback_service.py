@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.callbacks import CallbackService
-from app.models import Callback, CallbackAttempt, TicketState
+from app.callbacks import HANGUP_GRACE_SECONDS, CallbackService
+from app.models import Callback, CallbackAttempt, Ticket, TicketState
 from app.tickets import TicketService
 from core.bus import InProcessBus
 from core.campaigns import CallbackSettings, CampaignConfig, RetrySpacing, Window
@@ -90,10 +90,17 @@ class Bed:
     clock: Clock
     sessions: Any
 
-    async def replied(self, uid: str, caller: str = "13800000001") -> int:
+    async def replied(
+        self, uid: str, caller: str = "13800000001", consent: bool | None = None
+    ) -> int:
         opened = await self.tickets.open_call(inbound(uid, caller=caller))
         assert opened.ticket_id is not None
         ticket_id = opened.ticket_id
+        if consent is not None:
+            async with self.sessions.begin() as session:
+                ticket = await session.get(Ticket, ticket_id)
+                assert ticket is not None
+                ticket.contact_consent = consent
         for to, department in (
             (TicketState.REGISTERED, None),
             (TicketState.DISPATCHED, "市城管委"),
@@ -115,6 +122,19 @@ class Bed:
                 return
         await asyncio.wait_for(
             asyncio.gather(*(t for _, t in list(self.callbacks._running.values()))), 2
+        )
+
+    async def hang_up(self, channel_id: str, cause: int = 16) -> None:
+        """Asterisk's Hangup of a callback channel, as the tracker puts it on the bus."""
+        await self.callbacks.on_hangup(
+            ChannelHungUp(
+                node_id=NODE,
+                uniqueid=channel_id,
+                linkedid=channel_id,
+                channel="PJSIP/carrier-1",
+                cause=cause,
+                cause_text="",
+            )
         )
 
     async def callback(self, ticket_id: int) -> Callback:
@@ -184,6 +204,8 @@ async def test_satisfied_closes_and_unsatisfied_reopens_to_the_same_department(b
     await bed.callbacks.survey_finished(
         attempt_of["13800000001"], SurveyAnswers("3", "3", "survey-u2.wav", "u2", completed=True)
     )
+    for _, _, channel_id in bed.dialler.calls:
+        await bed.hang_up(channel_id)
     await bed.settle()
     closed = await bed.tickets.get_ticket(pleased)
     reopened = await bed.tickets.get_ticket(unhappy)
@@ -204,10 +226,11 @@ async def test_no_outcome_rating_is_left_for_a_person(bed: Bed) -> None:
         await asyncio.sleep(0.01)
         if bed.dialler.calls:
             break
-    ((_, attempt_id, _),) = bed.dialler.calls
+    ((_, attempt_id, channel_id),) = bed.dialler.calls
     await bed.callbacks.survey_finished(
         attempt_id, SurveyAnswers("1", None, None, "u3", completed=False)
     )
+    await bed.hang_up(channel_id)
     await bed.settle()
     assert (await bed.callback(ticket_id)).status == "no_rating"
     ticket = await bed.tickets.get_ticket(ticket_id)
@@ -226,16 +249,7 @@ async def test_busy_retries_after_its_spacing_and_the_last_attempt_is_unreachabl
             await asyncio.sleep(0.005)
             if bed.dialler.calls:
                 break
-        await bed.callbacks.on_hangup(
-            ChannelHungUp(
-                node_id=NODE,
-                uniqueid=bed.dialler.calls[0][2],
-                linkedid="x",
-                channel="PJSIP/carrier-1",
-                cause=17,
-                cause_text="User busy",
-            )
-        )
+        await bed.hang_up(bed.dialler.calls[0][2], cause=17)
 
     await asyncio.gather(bed.callbacks.dispatch(), busy_cause())
     await bed.settle()
@@ -333,3 +347,32 @@ async def test_two_diallers_on_one_database_ring_a_citizen_once(bed: Bed) -> Non
         await asyncio.sleep(0.01)
     await other.stop()
     assert len(bed.dialler.calls) == 1
+
+
+async def test_a_citizen_who_hangs_up_before_the_survey_frees_the_channel_at_once(
+    bed: Bed,
+) -> None:
+    """Answered, but the survey never reports (hung up during the greeting's pause): the
+    hang-up frees the channel after a short grace, and a person follows up."""
+    bed.dialler.results = [OriginateResult("Success", 4)]
+    ticket_id = await bed.replied("9.1")
+    await bed.callbacks.dispatch()
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if bed.dialler.calls:
+            break
+    ((_, _, channel_id),) = bed.dialler.calls
+    await bed.hang_up(channel_id)
+    started = asyncio.get_running_loop().time()
+    while bed.callbacks._running:
+        await asyncio.sleep(0.05)
+        assert asyncio.get_running_loop().time() - started < HANGUP_GRACE_SECONDS + 2
+    assert (await bed.callback(ticket_id)).status == "no_rating"
+
+
+async def test_a_citizen_who_declined_callbacks_at_the_desk_is_not_called(bed: Bed) -> None:
+    ticket_id = await bed.replied("9.2", consent=False)  # 不同意回访, as the desk saves it
+    await bed.callbacks.dispatch()
+    await bed.settle()
+    assert (await bed.callback(ticket_id)).status == "declined"
+    assert bed.dialler.calls == []
