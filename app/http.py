@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, status
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from starlette.websockets import WebSocketDisconnect
 
 from app.auth import Principal, Role
@@ -19,6 +19,7 @@ from app.runtime import Runtime
 from app.tickets import InvalidTransition
 from app.transfers import TransferError
 from cti import AmiError
+from transcription import CATEGORY_LABELS_ZH
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -240,6 +241,12 @@ class LiveAlertOut(BaseModel):
     speaker: str | None
     offset: float
     raised_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def category_zh(self) -> str:
+        """What the wallboard shows: 火警, 医疗急救 … (the code itself for a custom category)."""
+        return CATEGORY_LABELS_ZH.get(self.category, self.category)
 
 
 class TicketOut(BaseModel):

@@ -7,17 +7,18 @@ const TEXT = {
     attempts: "拨打次数", finished: "结束时间", progress: "进度", answerRate: "接通率", ratings: "评价分布",
     dialling: "正在拨打", pause: "暂停", resume: "继续", paused: "已暂停", running: "进行中", updated: "更新于",
     statuses: { pending: "待回访", dialling: "拨打中", done: "已回访", unreachable: "无法联系", no_rating: "未评价",
-      do_not_call: "免打扰", cancelled: "已取消" },
+      do_not_call: "免打扰", declined: "不同意回访", cancelled: "已取消" },
     rating: { "满意": "满意", "基本满意": "基本满意", "不满意": "不满意" } },
   en: { title: "Satisfaction callbacks", followUp: "For manual follow-up", ticket: "Ticket", number: "Number",
     status: "Status", attempts: "Attempts", finished: "Finished", progress: "Progress", answerRate: "Answer rate",
     ratings: "Ratings", dialling: "Dialling now", pause: "Pause", resume: "Resume", paused: "Paused",
     running: "Running", updated: "Updated",
     statuses: { pending: "Pending", dialling: "Dialling", done: "Done", unreachable: "Unreachable",
-      no_rating: "No rating", do_not_call: "Do not call", cancelled: "Cancelled" },
+      no_rating: "No rating", do_not_call: "Do not call", declined: "Declined callbacks",
+      cancelled: "Cancelled" },
     rating: { "满意": "Satisfied", "基本满意": "Basically satisfied", "不满意": "Unsatisfied" } },
 };
-const FOLLOW_UP = ["unreachable", "no_rating", "do_not_call"];
+const FOLLOW_UP = ["unreachable", "no_rating", "do_not_call", "declined"];
 const $ = (id) => document.getElementById(id);
 let lang = localStorage.getItem("desk.lang") || "zh";
 const token = sessionStorage.getItem("desk.token");

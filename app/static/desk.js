@@ -16,6 +16,7 @@ const TEXT = {
     cancelled: "已取消转接", threewayOn: "三方通话中", badTarget: "请输入转接号码",
     callBack: "回拨", hold: "保持", unhold: "恢复通话", missed: "漏接回拨", refresh: "刷新", waited: "等待",
     dialling: "正在回拨：先响您的电话", webPhone: "网页电话", autoAnswer: "自动接听", answer: "接听",
+    liveTitle: "实时转写（市民）", alertHeard: "听到紧急词", transferTo: "一键转接", alertTransferred: "已发起转接",
     phone: { off: "未启用", connecting: "连接中", registered: "已注册", failed: "注册失败", ringing: "来电振铃", talking: "通话中" },
     states: { logged_out: "未签入", ready: "空闲", paused: "示忙", on_call: "通话中", wrapup: "话后处理" },
     tickets: { draft: "受理中", registered: "已受理", answered: "直接答复", dispatched: "已派单",
@@ -37,7 +38,8 @@ const TEXT = {
     transferred: "Transferred", cancelled: "Transfer cancelled", threewayOn: "Three-way call",
     badTarget: "Enter a number to transfer to", callBack: "Call back", hold: "Hold", unhold: "Resume", missed: "Missed calls",
     refresh: "Refresh", waited: "Waited", dialling: "Calling back: your phone rings first", webPhone: "Web phone", autoAnswer: "Auto answer",
-    answer: "Answer",
+    answer: "Answer", liveTitle: "Live transcript (citizen)", alertHeard: "Emergency phrase heard",
+    transferTo: "Transfer to", alertTransferred: "Transfer started",
     phone: { off: "off", connecting: "connecting", registered: "registered", failed: "registration failed", ringing: "ringing", talking: "talking" },
     states: { logged_out: "Logged out", ready: "Ready", paused: "Paused", on_call: "On call", wrapup: "Wrap-up" },
     tickets: { draft: "Draft", registered: "Registered", answered: "Answered", dispatched: "Dispatched",
@@ -122,7 +124,8 @@ async function start(user) {
   const reasons = await api("/api/pause-reasons");
   $("pause-reason").replaceChildren(...reasons.map((r) => new Option(r, r)));
   const next = new URLSearchParams(location.search).get("next");
-  if (next === "/wallboard" && user.role !== "agent") { location.assign("/wallboard"); return; }
+  // Supervisors' pages send them here to sign in, then back.
+  if (["/wallboard", "/callbacks"].includes(next) && user.role !== "agent") { location.assign(next); return; }
   if (!user.agent_id) {  // supervisors and admins watch the wallboard
     if (user.role !== "department") location.assign("/wallboard");
     return;
@@ -204,6 +207,8 @@ function connect() {
     const frame = JSON.parse(msg.data);
     if (frame.event === "agent.state") setState({ state: frame.state, reason: frame.reason, since: frame.at });
     else if (frame.event === "screen_pop") showPop(frame);
+    else if (frame.event === "live_transcript") showLive(frame);
+    else if (frame.event === "keyword_alert") showAlert(frame);
   };
   ws.onclose = () => {
     $("link").className = "link down"; $("link").dataset.i18n = "offline"; $("link").textContent = t("offline");
@@ -263,8 +268,37 @@ function showPop(pop) {
   $("t-consent").checked = false;
   $("save-status").textContent = ""; $("call-status").textContent = "";
   transferButtons(false);
+  $("live").hidden = true; $("alert").hidden = true;
+  $("live-lines").replaceChildren(); $("live-partial").textContent = "";
   showEarlier(pop.earlier_tickets);
   $("t-description").focus();
+}
+
+// Live transcription (app/live.py): partials replace each other, finals are kept; a keyword
+// alert offers the one-key attended transfer to the centre it suggests.
+function showLive(frame) {
+  if (!desk.pop || frame.call_id !== desk.pop.call_id) return;
+  $("live").hidden = false;
+  if (frame.kind === "final") {
+    $("live-lines").appendChild(document.createElement("li")).textContent = frame.text;
+    $("live-partial").textContent = "";
+    $("live-lines").scrollTop = $("live-lines").scrollHeight;
+  } else {
+    $("live-partial").textContent = frame.text;
+  }
+}
+
+function showAlert(frame) {
+  if (!desk.pop || frame.call_id !== desk.pop.call_id) return;
+  $("live").hidden = false; $("alert").hidden = false;
+  $("alert-text").textContent = `${t("alertHeard")}：${frame.category_zh}「${frame.phrase}」`;
+  const button = $("alert-transfer");
+  button.hidden = !frame.centre || !frame.transfer_path;
+  button.textContent = `${t("transferTo")} ${frame.centre || ""}`;
+  button.onclick = () => callAction(async () => {
+    desk.transfer = await api(frame.transfer_path, "POST", { target: frame.centre, mode: "attended" });
+    transferButtons(true);
+  }, "consulting");
 }
 
 function showEarlier(rows) {

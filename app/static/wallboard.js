@@ -7,14 +7,16 @@ const TEXT = {
     offered: "今日呼入", answered: "接通", abandoned: "放弃", sl: "15秒服务水平", agents: "座席",
     myPhone: "我的分机", reason: "示忙原因", agent: "座席", state: "状态", inState: "持续", actions: "操作",
     pause: "强制示忙", logout: "强制签出", listen: "监听", whisper: "耳语", barge: "强插", updated: "更新于",
-    noAsterisk: "Asterisk 未连接",
+    noAsterisk: "Asterisk 未连接", alerts: "紧急词提醒", alertAt: "时间", ticket: "工单", category: "类别",
+    phrase: "听到", centre: "建议转接",
     states: { logged_out: "未签入", ready: "空闲", paused: "示忙", on_call: "通话中", wrapup: "话后处理" } },
   en: { title: "12345 Hotline Wallboard", queues: "Queues", queue: "Queue", waiting: "Waiting",
     longest: "Longest wait", offered: "Offered today", answered: "Answered", abandoned: "Abandoned",
     sl: "Service level (15 s)", agents: "Agents", myPhone: "My extension", reason: "Pause reason",
     agent: "Agent", state: "State", inState: "Time in state", actions: "Actions", pause: "Force pause",
     logout: "Force logout", listen: "Listen", whisper: "Whisper", barge: "Barge", updated: "Updated",
-    noAsterisk: "Asterisk not connected",
+    noAsterisk: "Asterisk not connected", alerts: "Emergency phrase alerts", alertAt: "Time",
+    ticket: "Ticket", category: "Category", phrase: "Heard", centre: "Suggested transfer",
     states: { logged_out: "Logged out", ready: "Ready", paused: "Paused", on_call: "On call", wrapup: "Wrap-up" } },
 };
 const $ = (id) => document.getElementById(id);
@@ -67,8 +69,25 @@ function render(board) {
   }));
 }
 
+// Keyword alerts heard live in the last hour (app/live.py), newest first.
+function renderAlerts(alerts) {
+  $("alerts").tBodies[0].replaceChildren(...alerts.map((a) => {
+    const tr = cells(document.createElement("tr"), [
+      new Date(a.raised_at).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en"), a.agent_id ?? "—",
+      a.ticket_id ?? "—", lang === "zh" ? a.category_zh : a.category, a.phrase, a.centre ?? "—"]);
+    tr.dataset.alert = a.id; tr.className = "alert-row";
+    return tr;
+  }));
+}
+
 async function refresh() {
-  try { render(await api("/api/wallboard")); } catch (e) { $("error").textContent = e.message; }
+  try {
+    const since = new Date(Date.now() - 3600_000).toISOString();
+    const [board, alerts] = await Promise.all([api("/api/wallboard"),
+      api(`/api/alerts?since=${encodeURIComponent(since)}&limit=20`)]);
+    render(board);
+    renderAlerts(alerts);
+  } catch (e) { $("error").textContent = e.message; }
 }
 
 function applyLanguage() {

@@ -59,6 +59,12 @@ class Browser:
     def click(self, element_id: str) -> None:
         self.el(element_id).click()
 
+    def css(self, selector: str) -> Any:
+        return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    def present(self, element_id: str) -> bool:
+        return bool(self.driver.find_elements(By.ID, element_id))
+
     def text(self, element_id: str) -> str:
         return str(self.el(element_id).text)
 

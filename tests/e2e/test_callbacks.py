@@ -6,8 +6,10 @@ calling window; a killed app dials a pending callback exactly once after its res
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import urllib.error
 import zoneinfo
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.bed import Node, free_port, hotline, start_node, stop_node
+from tests.e2e.browser import Browser
 from tests.e2e.conftest import plan_for_tests
 from tests.e2e.helpers import api, citizen_call, end_all_calls
 from tests.e2e.peers.ami_observer import AmiObserver
@@ -29,6 +32,7 @@ SH = zoneinfo.ZoneInfo("Asia/Shanghai")
 BUSY_SPACING = 40
 NO_ANSWER_SPACING = 50
 RING_SECONDS = 6
+PW = "callbacks-e2e-password"
 
 
 def _window() -> tuple[str, str]:
@@ -266,6 +270,40 @@ async def test_do_not_call_number_is_never_dialled(
     assert ticket["state"] == "replied"
     follow_up = api(cb_node, "/api/callbacks?status=do_not_call")
     assert ticket_id in [c["ticket_id"] for c in follow_up]
+
+
+def test_the_campaign_monitor_page_shows_progress_and_the_follow_up_list(
+    cb_node: Node, browser: Browser
+) -> None:
+    """A supervisor signs in on the desk and lands on /callbacks (zh-CN): the campaign's
+    progress and counts match the API, the do-not-call ticket is on the follow-up list, and
+    the pause button pauses the campaign."""
+    with contextlib.suppress(urllib.error.HTTPError):  # 409: made by an earlier run
+        api(cb_node, "/api/users", "POST", {"username": "hz", "password": PW, "role": "supervisor"})
+    browser.open(cb_node.api + "/desk?next=/callbacks")
+    browser.type("username", "hz")
+    browser.type("password", PW)
+    browser.click("login-button")
+    browser.wait("the campaign", lambda: browser.present("progress-default"), 15)
+    (monitor,) = api(cb_node, "/api/callbacks/campaigns")
+    shown = float(browser.el("progress-default").get_attribute("value"))
+    assert abs(shown - monitor["progress"]) < 1e-6
+    card = browser.css('[data-campaign="default"]').text
+    assert f"已回访\n{monitor['statuses']['done']}" in card
+    assert "进行中" in card and "评价分布" in card
+    follow_up = api(cb_node, "/api/callbacks?status=do_not_call")
+    row = browser.css(f'#follow-up tr[data-ticket="{follow_up[0]["ticket_id"]}"]').text
+    assert "免打扰" in row
+    assert browser.untranslated() == []
+    browser.shot("callbacks-monitor")
+    browser.css('[data-campaign="default"] button[data-action="pause"]').click()
+    browser.wait("paused", lambda: "已暂停" in browser.css('[data-campaign="default"] h2').text, 10)
+    assert api(cb_node, "/api/callbacks/campaigns")[0]["paused"] is True
+    browser.css('[data-campaign="default"] button[data-action="resume"]').click()
+    browser.wait(
+        "resumed", lambda: "进行中" in browser.css('[data-campaign="default"] h2').text, 10
+    )
+    assert api(cb_node, "/api/callbacks/campaigns")[0]["paused"] is False
 
 
 async def test_a_killed_app_dials_a_pending_callback_exactly_once_after_restart(
