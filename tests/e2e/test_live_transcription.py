@@ -10,10 +10,12 @@ The node decodes with the registry-shipped Korean model, so the citizen speaks K
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import subprocess
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ import pytest
 import websockets
 
 from tests.e2e.bed import Node, free_port, start_node, stop_node
-from tests.e2e.helpers import GREETING_AND_RING_MS, api, citizen_call, start_agent
+from tests.e2e.browser import Browser
+from tests.e2e.helpers import GREETING_AND_RING_MS, api, citizen_call, end_all_calls, start_agent
 from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.rtp_pcap import wav_to_pcap
 
@@ -31,6 +34,7 @@ pytestmark = pytest.mark.e2e
 FILLERS = ["여보세요", "여기", "주세요", "오늘", "내일", "엘리베이터", "난방", "병원"]
 # One turn of the citizen: ordinary words, then the alert phrase, with pauses between.
 TURN = ["여보세요 난방", "내일 여기 주세요", "화재 주세요"]
+DESK_PW = "live-desk-e2e-password"
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +209,65 @@ def test_garbage_on_the_audiosocket_port_is_dropped(live_node: Node, live_port: 
     assert api(live_node, "/api/health")["status"] == "ok"
     app_log = Path(live_node.runtime["app"]["log"]).read_text(errors="replace")
     assert "AudioSocket: dropped connection" in app_log
+
+
+def user(node: Node, username: str, role: str, agent_id: str | None = None) -> None:
+    body: dict[str, Any] = {"username": username, "password": DESK_PW, "role": role}
+    if agent_id:
+        body["agent_id"] = agent_id
+    with contextlib.suppress(urllib.error.HTTPError):  # 409: made by an earlier run
+        api(node, "/api/users", "POST", body)
+
+
+def sign_in(browser: Browser, node: Node, username: str, page: str = "/desk") -> None:
+    browser.open(node.api + page)
+    browser.type("username", username)
+    browser.type("password", DESK_PW)
+    browser.click("login-button")
+
+
+async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it(
+    live_node: Node,
+    speech: dict[str, Path],
+    korean_citizen: dict[str, Path],
+    tmp_path: Path,
+    browser: Browser,
+) -> None:
+    """In headless Chromium: agent 1001's desk shows the citizen's words while they talk, then
+    the alert with its one-key transfer to 119 (clicking it starts the attended transfer);
+    the supervisor's wallboard lists the alert."""
+    caller = "13800000074"
+    user(live_node, "ko1001", "agent", "1001")
+    user(live_node, "ko-boss", "supervisor")
+    agent = start_agent(live_node, "1001", speech, tmp_path)
+    try:
+        sign_in(browser, live_node, "ko1001")
+        browser.wait("the socket up", lambda: browser.text("link") == "已连接", 15)
+        call = citizen_call(live_node, korean_citizen, tmp_path, talk_ms=25000, caller=caller)
+        browser.wait("the pop", lambda: browser.text("pop-caller") == caller, 40)
+        browser.wait(
+            "live text",
+            lambda: bool(browser.text("live-partial") or browser.text("live-lines")),
+            20,
+        )
+        browser.wait("the alert", lambda: browser.el("alert").is_displayed(), 30)
+        assert "火警" in browser.text("alert-text") and "화재" in browser.text("alert-text")
+        assert browser.text("alert-transfer") == "一键转接 119"
+        browser.shot("live-alert")
+        browser.click("alert-transfer")
+        browser.wait("the consult", lambda: browser.text("call-status") == "正在咨询…", 10)
+        (record,) = api(live_node, f"/api/calls?caller={caller}")
+        ticket = api(live_node, f"/api/tickets/{record['ticket_id']}")
+        assert [(t["target"], t["mode"]) for t in ticket["transfers"]] == [("119", "attended")]
+        browser.click("cancel-transfer")
+        browser.click("signout")
+        sign_in(browser, live_node, "ko-boss", "/desk?next=/wallboard")
+        browser.wait("the alert row", lambda: "화재" in browser.text("alerts"), 15)
+        row = browser.css("#alerts tr.alert-row").text
+        assert "火警" in row and "119" in row
+        assert browser.untranslated() == []
+        browser.shot("wallboard-alert")
+        call.stop()
+    finally:
+        agent.stop()
+        end_all_calls(live_node)
