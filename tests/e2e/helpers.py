@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import time
 import urllib.error
 import urllib.request
@@ -46,16 +47,25 @@ def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> B
 
 
 def agent_phone(node: Node, agent: str, wav: Path, base_port: int, work: Path) -> BaresipAgent:
-    """A started baresip phone for ``agent``: SIP on ``base_port``, RTP in the next 29."""
-    return BaresipAgent(
-        workdir=work / f"agent-{agent}",
-        agent_id=agent,
-        password=node.agent_secrets[agent],
-        registrar=node.sip_target,
-        wav=wav,
-        sip_port=base_port,
-        rtp_ports=(base_port + 2, base_port + 29),
-    ).start()
+    """A started baresip phone for ``agent``: SIP on ``base_port``, RTP in the next 29. The
+    ports sit in the kernel's ephemeral range, so a client socket may hold one: then another
+    base is tried."""
+    for attempt in range(3):
+        try:
+            return BaresipAgent(
+                workdir=work / f"agent-{agent}",
+                agent_id=agent,
+                password=node.agent_secrets[agent],
+                registrar=node.sip_target,
+                wav=wav,
+                sip_port=base_port,
+                rtp_ports=(base_port + 2, base_port + 29),
+            ).start()
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+            base_port = random.randrange(40000, 59000, 30)
+    raise AssertionError("unreachable")
 
 
 def citizen_call(

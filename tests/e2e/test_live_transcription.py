@@ -262,7 +262,11 @@ async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it
         browser.click("cancel-transfer")
         browser.click("signout")
         sign_in(browser, live_node, "ko-boss", "/desk?next=/wallboard")
-        browser.wait("the alert row", lambda: "화재" in browser.text("alerts"), 15)
+        browser.wait(
+            "the alert row",
+            lambda: browser.present("alerts") and "화재" in browser.text("alerts"),
+            15,
+        )
         row = browser.css("#alerts tr.alert-row").text
         assert "火警" in row and "119" in row
         assert browser.untranslated() == []
