@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import Call, LiveAlert
 from app.tickets import call_key
 from core.bus import Bus
-from core.events import AgentConnected, Event, KeywordAlert, LiveTranscript
+from core.events import AgentConnected, ChannelHungUp, Event, KeywordAlert, LiveTranscript
 from core.settings import LiveSettings
 from transcription import (
     CATEGORY_LABELS_ZH,
@@ -81,7 +81,11 @@ class _Stream:
     ticket_id: int | None
     agent_id: str
     queue: str
+    agent_channel: str = ""
     requested: float = field(default_factory=time.monotonic)
+    # Set when the agent's channel hangs up (an attended transfer completed, the agent left
+    # a three-way call): the citizen is still talking, but no longer to this agent.
+    agent_left: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)
@@ -178,7 +182,9 @@ class LiveTranscription:
             )
             return
         stream_id = uuid.uuid4()
-        self._pending[stream_id] = _Stream(call_id, event.ticket_id, event.agent_id, event.queue)
+        self._pending[stream_id] = _Stream(
+            call_id, event.ticket_id, event.agent_id, event.queue, event.agent_channel
+        )
         try:
             await self._tap.tap_audio(
                 event.caller_channel, self.server.host, self.server.port, str(stream_id)
@@ -200,6 +206,14 @@ class LiveTranscription:
                 self._connect_timeout,
             )
 
+    async def on_hangup(self, event: ChannelHungUp) -> None:
+        """The agent left a call that goes on (its caller handed to 119 …): end the tap, so
+        the citizen's words stop reaching that agent's desk and the slot is free again."""
+        for stream in (*self._pending.values(), *self._active.values()):
+            if stream.agent_channel and stream.agent_channel == event.channel:
+                log.info("live: agent %s left call %s; tap ended", stream.agent_id, stream.call_id)
+                stream.agent_left.set()
+
     # --- a stream arrives -------------------------------------------------------------------
 
     async def _on_stream(self, stream_id: uuid.UUID, audio: AsyncIterator[bytes]) -> None:
@@ -207,6 +221,8 @@ class LiveTranscription:
         if stream is None:
             log.warning("live: AudioSocket stream %s is no tap of ours; dropped", stream_id)
             return
+        if stream.agent_left.is_set():
+            return  # the agent left before Asterisk connected: nothing to show anybody
         self.stats.started += 1
         self._active[stream_id] = stream
         try:
@@ -233,9 +249,12 @@ class LiveTranscription:
         outbox: asyncio.Queue[Event | None] = asyncio.Queue()
         reader = asyncio.create_task(_chunk(audio, chunks), name=f"live-read:{stream.call_id}")
         sender = asyncio.create_task(self._send(stream, outbox), name=f"live-send:{stream.call_id}")
+        leave = asyncio.create_task(_cancel_when(stream.agent_left, reader))
         try:
             while True:
                 first = await chunks.get()
+                if stream.agent_left.is_set():
+                    return  # what is still queued would reach nobody
                 pcm, ended = _drain(first, chunks)
                 if pcm:
                     out = await loop.run_in_executor(self._executor, decoder.feed, pcm)
@@ -245,6 +264,7 @@ class LiveTranscription:
                     await self._emit(stream, out, outbox)
                     return
         finally:
+            leave.cancel()
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
@@ -356,6 +376,11 @@ async def _chunk(audio: AsyncIterator[bytes], out: asyncio.Queue[bytes | None]) 
         if buf:
             out.put_nowait(bytes(buf))
         out.put_nowait(None)
+
+
+async def _cancel_when(event: asyncio.Event, task: asyncio.Task[None]) -> None:
+    await event.wait()
+    task.cancel()
 
 
 def _drain(first: bytes | None, chunks: asyncio.Queue[bytes | None]) -> tuple[bytes, bool]:

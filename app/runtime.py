@@ -210,6 +210,7 @@ class Runtime:
         b.subscribe(CallEnded, self.transcription.on_call_ended, name="transcription.enqueue")
         b.subscribe(ChannelHungUp, self.callbacks.on_hangup, name="callbacks.hangup_causes")
         b.subscribe(AgentConnected, self.live.on_agent_connected, name="live.tap")
+        b.subscribe(ChannelHungUp, self.live.on_hangup, name="live.agent_left")
         b.subscribe(Event, self.agents.on_call_event, name="agents.calls")
         b.subscribe(Event, self.wallboard.on_event, name="wallboard.queue_entries")
 

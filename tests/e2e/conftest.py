@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.bed import Node, free_port, missing_tools, start_node, stop_node
 from tests.e2e.browser import Browser, missing_browser
 from tests.e2e.peers.audio import AGENT_SAY, CITIZEN_SAY, speech_wav
+from tests.e2e.peers.sipp import SippAnswerer
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -122,3 +123,14 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         yield b
     finally:
         b.close()
+
+
+@pytest.fixture
+def fire(peers: dict[str, Peer], tmp_path: Path) -> Iterator[SippAnswerer]:
+    """The 119 centre's phone, answering one call."""
+    p = peers["119"]
+    centre = SippAnswerer(tmp_path / "centre-119", "119", p.host, p.port).start()
+    try:
+        yield centre
+    finally:
+        centre.stop()

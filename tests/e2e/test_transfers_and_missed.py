@@ -5,7 +5,7 @@ agent and the 119 centre. What the call did is read from Asterisk (AMI, CLI)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.bed import Node
-from tests.e2e.conftest import Peer
 from tests.e2e.helpers import api, citizen_call, end_all_calls, start_agent
 from tests.e2e.peers.ami_observer import AmiObserver, ObservedEvent
 from tests.e2e.peers.sipp import SippAnswerer
@@ -60,17 +59,6 @@ async def answered_call(
         if sipp is not None:
             sipp.stop()
         end_all_calls(node)
-
-
-@pytest.fixture
-def fire(peers: dict[str, Peer], tmp_path: Path) -> Iterator[SippAnswerer]:
-    """The 119 centre's phone, answering one call."""
-    p = peers["119"]
-    centre = SippAnswerer(tmp_path / "centre-119", "119", p.host, p.port).start()
-    try:
-        yield centre
-    finally:
-        centre.stop()
 
 
 def transfer(node: Node, call: LiveCall, mode: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from app.live import LiveTranscription
 from app.tickets import TicketService
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
-from core.events import AgentConnected, Event, KeywordAlert, LiveTranscript
+from core.events import AgentConnected, ChannelHungUp, Event, KeywordAlert, LiveTranscript
 from core.settings import LiveSettings
 from tests.conftest import free_port
 from tests.unit.call_events import NODE, connected, inbound
@@ -40,12 +40,16 @@ class FakeAsteriskTap:
     address as 20 ms frames (``connect=False``: accepts the Originate and never connects;
     ``refuse``: Asterisk answers the action with an error)."""
 
-    def __init__(self, pcm: bytes, *, connect: bool = True, refuse: bool = False) -> None:
+    def __init__(
+        self, pcm: bytes, *, connect: bool = True, refuse: bool = False, pace: float = 0.005
+    ) -> None:
         self.pcm = pcm
+        self.pace = pace  # seconds between 0.2 s of audio
         self.connect = connect
         self.refuse = refuse
         self.taps: list[str] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self.sent_all = False  # a stream ran to its end (Asterisk's HANGUP frame)
 
     async def tap_audio(self, channel: str, host: str, port: int, stream_id: str) -> None:
         self.taps.append(channel)
@@ -61,10 +65,11 @@ class FakeAsteriskTap:
             writer.write(encode(FrameKind.AUDIO, self.pcm[i : i + 320]))
             if i % 3200 == 0:
                 await writer.drain()
-                await asyncio.sleep(0.005)  # faster than real time, but interleaved
+                await asyncio.sleep(self.pace)  # faster than real time, but interleaved
         writer.write(encode(FrameKind.HANGUP))
         await writer.drain()
         writer.close()
+        self.sent_all = True
 
 
 @dataclasses.dataclass
@@ -208,3 +213,34 @@ async def test_a_stream_nobody_asked_for_is_dropped(
         await stray._stream("127.0.0.1", env.service.server.port, str(uuid.uuid4()))
     await wait_until(lambda: "is no tap of ours" in caplog.text, timeout=5)
     assert env.delivered == [] and env.service.stats.started == 0
+
+
+async def test_the_tap_ends_when_the_agent_leaves_a_call_that_goes_on(
+    make_env: object, tmp_path: Path
+) -> None:
+    """An attended transfer completed: the agent's channel hangs up while the citizen talks
+    on with 119. The tap ends at once, the agent's desk gets nothing more, the slot is free."""
+    tap = FakeAsteriskTap(silence(60.0), pace=0.1)  # streams for ~30 s: the call goes on
+    env: Env = await make_env(tap)  # type: ignore[operator]
+    event, _ = await env.answered("1700000009.1")
+    await env.service.on_agent_connected(event)
+    await wait_until(lambda: env.service.stats.started == 1)
+    await env.service.on_hangup(
+        ChannelHungUp(
+            node_id=NODE,
+            uniqueid="1700000009.2",
+            linkedid="1700000009.1",
+            channel=event.agent_channel,
+            cause=16,
+            cause_text="Normal Clearing",
+        )
+    )
+    await wait_until(lambda: env.service.busy == 0, timeout=10.0)
+    assert not tap.sent_all, "the tap ended on its own, not by the hang-up"
+    delivered = len(env.delivered)
+    await asyncio.sleep(0.3)
+    assert len(env.delivered) == delivered
+    for task in tap.tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await task
