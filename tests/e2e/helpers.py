@@ -40,6 +40,20 @@ def api(node: Node, path: str, method: str = "GET", body: Any = None) -> Any:
         raise
 
 
+def ensure_user(
+    node: Node, username: str, password: str, role: str, agent_id: str | None = None
+) -> None:
+    """A desk user on ``node``; one made by an earlier test of the session (409) is fine."""
+    body = {"username": username, "password": password, "role": role}
+    if agent_id:
+        body["agent_id"] = agent_id
+    try:
+        api(node, "/api/users", "POST", body)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:
+            raise
+
+
 def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> BaresipAgent:
     """Agent ``agent``'s softphone: registers, auto-answers, speaks. Ports differ per agent."""
     base = 40000 + (os.getpid() % 200) * 100 + int(agent) % 10 * 30

@@ -6,10 +6,8 @@ calling window; a killed app dials a pending callback exactly once after its res
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import urllib.error
 import zoneinfo
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +19,7 @@ import pytest
 from tests.e2e.bed import Node, free_port, hotline, start_node, stop_node
 from tests.e2e.browser import Browser
 from tests.e2e.conftest import plan_for_tests
-from tests.e2e.helpers import api, citizen_call, end_all_calls
+from tests.e2e.helpers import api, citizen_call, end_all_calls, ensure_user
 from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.baresip import BaresipCitizen
 from tests.e2e.peers.sipp import SippRefuser
@@ -278,8 +276,7 @@ def test_the_campaign_monitor_page_shows_progress_and_the_follow_up_list(
     """A supervisor signs in on the desk and lands on /callbacks (zh-CN): the campaign's
     progress and counts match the API, the do-not-call ticket is on the follow-up list, and
     the pause button pauses the campaign."""
-    with contextlib.suppress(urllib.error.HTTPError):  # 409: made by an earlier run
-        api(cb_node, "/api/users", "POST", {"username": "hz", "password": PW, "role": "supervisor"})
+    ensure_user(cb_node, "hz", PW, "supervisor")
     browser.open(cb_node.api + "/desk?next=/callbacks")
     browser.type("username", "hz")
     browser.type("password", PW)

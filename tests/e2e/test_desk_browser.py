@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import urllib.error
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,9 @@ import pytest
 from tests.e2e.bed import Node
 from tests.e2e.browser import Browser
 from tests.e2e.helpers import (
-    api,
     citizen_call,
     end_all_calls,
+    ensure_user,
     set_agent_state,
     start_agent,
 )
@@ -26,24 +25,11 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "desk-e2e-password"
 
 
-def desk_user(node: Node, username: str, agent: str) -> None:
-    try:
-        api(
-            node,
-            "/api/users",
-            "POST",
-            {"username": username, "password": PASSWORD, "role": "agent", "agent_id": agent},
-        )
-    except urllib.error.HTTPError as exc:
-        if exc.code != 409:  # made by an earlier test of this session
-            raise
-
-
 async def test_agent_takes_a_call_and_registers_the_ticket_on_the_desk(
     node: Node, speech: dict[str, Path], tmp_path: Path, browser: Browser
 ) -> None:
     caller = "13800000081"
-    desk_user(node, "li1001", "1001")
+    ensure_user(node, "li1001", PASSWORD, "agent", "1001")
     set_agent_state(node, "1002", "pause", "会议")  # the call goes to 1001
     agent = start_agent(node, "1001", speech, tmp_path)
     try:

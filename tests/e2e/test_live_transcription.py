@@ -10,12 +10,10 @@ The node decodes with the registry-shipped Korean model, so the citizen speaks K
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import subprocess
 import time
-import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,14 @@ import websockets
 from tests.e2e.bed import Node, free_port, start_node, stop_node
 from tests.e2e.browser import Browser
 from tests.e2e.conftest import Peer, plan_for_tests
-from tests.e2e.helpers import GREETING_AND_RING_MS, api, citizen_call, end_all_calls, start_agent
+from tests.e2e.helpers import (
+    GREETING_AND_RING_MS,
+    api,
+    citizen_call,
+    end_all_calls,
+    ensure_user,
+    start_agent,
+)
 from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.rtp_pcap import wav_to_pcap
 from tests.e2e.peers.sipp import SippAnswerer
@@ -216,14 +221,6 @@ def test_garbage_on_the_audiosocket_port_is_dropped(live_node: Node, live_port: 
     assert "AudioSocket: dropped connection" in app_log
 
 
-def user(node: Node, username: str, role: str, agent_id: str | None = None) -> None:
-    body: dict[str, Any] = {"username": username, "password": DESK_PW, "role": role}
-    if agent_id:
-        body["agent_id"] = agent_id
-    with contextlib.suppress(urllib.error.HTTPError):  # 409: made by an earlier run
-        api(node, "/api/users", "POST", body)
-
-
 def sign_in(browser: Browser, node: Node, username: str, page: str = "/desk") -> None:
     browser.open(node.api + page)
     browser.type("username", username)
@@ -244,8 +241,8 @@ async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it
     transfer hands the citizen to 119 and ends the live tap (the agent has left). The
     supervisor's wallboard lists the alert."""
     caller = "13800000074"
-    user(live_node, "ko1001", "agent", "1001")
-    user(live_node, "ko-boss", "supervisor")
+    ensure_user(live_node, "ko1001", DESK_PW, "agent", "1001")
+    ensure_user(live_node, "ko-boss", DESK_PW, "supervisor")
     agent = start_agent(live_node, "1001", speech, tmp_path)
     ami = await AmiObserver(*live_node.ami_login()).__aenter__()
     try:

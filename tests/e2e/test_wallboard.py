@@ -17,7 +17,14 @@ import pytest
 
 from tests.e2e.bed import Node
 from tests.e2e.browser import Browser
-from tests.e2e.helpers import api, citizen_call, end_all_calls, set_agent_state, start_agent
+from tests.e2e.helpers import (
+    api,
+    citizen_call,
+    end_all_calls,
+    ensure_user,
+    set_agent_state,
+    start_agent,
+)
 from tests.e2e.peers.ami_observer import AmiObserver
 
 pytestmark = pytest.mark.e2e
@@ -38,16 +45,7 @@ async def until_main(node: Node, check: Any, timeout: float, what: str) -> dict[
 
 
 def supervisor_token(node: Node) -> str:
-    try:
-        api(
-            node,
-            "/api/users",
-            "POST",
-            {"username": "boss", "password": "boss-e2e-password", "role": "supervisor"},
-        )
-    except urllib.error.HTTPError as exc:
-        if exc.code != 409:
-            raise
+    ensure_user(node, "boss", "boss-e2e-password", "supervisor")
     req = urllib.request.Request(
         node.api + "/api/login",
         data=json.dumps({"username": "boss", "password": "boss-e2e-password"}).encode(),
