@@ -30,6 +30,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from app.models import Callback, CallbackAttempt, CallbackCampaign, Ticket, TicketState
 from app.tickets import as_utc, transition
@@ -223,8 +224,8 @@ class CallbackService:
 
     async def _dispatch(self) -> None:
         now = self._clock()
-        paused = await self._paused()
         async with self._sessions() as session:
+            paused = await _paused(session)
             due = (
                 await session.scalars(
                     select(Callback)
@@ -268,13 +269,6 @@ class CallbackService:
 
     def _busy(self, campaign: str) -> int:
         return sum(1 for name, _ in self._running.values() if name == campaign)
-
-    async def _paused(self) -> set[str]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(CallbackCampaign.name).where(CallbackCampaign.paused.is_(True))
-            )
-            return set(rows.all())
 
     # --- one dialling -------------------------------------------------------------------------
 
@@ -487,8 +481,8 @@ class CallbackService:
 
     async def monitor(self) -> list[dict[str, Any]]:
         """Per campaign: callbacks by status, progress, answer rate, rating distribution."""
-        paused = await self._paused()
         async with self._sessions() as session:
+            paused = await _paused(session)
             by_status = (
                 await session.execute(
                     select(Callback.campaign, Callback.status, func.count()).group_by(
@@ -542,17 +536,28 @@ class CallbackService:
         self, status: str | None, ticket_id: int | None, limit: int
     ) -> Sequence[Callback]:
         async with self._sessions() as session:
-            query = select(Callback).order_by(Callback.id.desc()).limit(limit)
+            query = (
+                select(Callback)
+                .options(selectinload(Callback.attempt_rows))
+                .order_by(Callback.id.desc())
+                .limit(limit)
+            )
             if status is not None:
                 query = query.where(Callback.status == status)
             if ticket_id is not None:
                 query = query.where(Callback.ticket_id == ticket_id)
             rows = (await session.scalars(query)).all()
             for row in rows:
-                await session.refresh(row, ["attempt_rows"])
                 if row.next_attempt_at is not None:
                     row.next_attempt_at = as_utc(row.next_attempt_at)
             return rows
+
+
+async def _paused(session: AsyncSession) -> set[str]:
+    rows = await session.scalars(
+        select(CallbackCampaign.name).where(CallbackCampaign.paused.is_(True))
+    )
+    return set(rows.all())
 
 
 def _rating(key: str | None) -> int | None:

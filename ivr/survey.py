@@ -63,9 +63,9 @@ class SurveyDialog:
             prompts = await channel.get_full_variable("${PROMPTS}") or ""
             await self._introduce(channel, prompts, call)
             await _step(channel, attempt_id, "service")
-            service = await self._rating(channel, f"{prompts}/survey-service")
+            service = await self._rating(channel, prompts, "survey-service")
             await _step(channel, attempt_id, "outcome")
-            outcome = await self._rating(channel, f"{prompts}/survey-outcome")
+            outcome = await self._rating(channel, prompts, "survey-outcome")
             if outcome == UNSATISFIED:
                 # Named before recording: a hang-up mid-comment keeps what was said.
                 comment = f"survey-{request.uniqueid}.wav"
@@ -88,11 +88,11 @@ class SurveyDialog:
             await channel.stream_file(f"{prompts}/digit-{digit}")
         await channel.stream_file(f"{prompts}/survey-intro-end")
 
-    async def _rating(self, channel: AgiChannel, prompt: str) -> str | None:
+    async def _rating(self, channel: AgiChannel, prompts: str, question: str) -> str | None:
         for attempt in range(2):
             if attempt:
-                await channel.stream_file(prompt.rsplit("/", 1)[0] + "/survey-invalid")
-            key = await channel.get_data(prompt, self._timing.digit_timeout_ms, 1)
+                await channel.stream_file(f"{prompts}/survey-invalid")
+            key = await channel.get_data(f"{prompts}/{question}", self._timing.digit_timeout_ms, 1)
             if key in VALID_RATINGS:
                 return key
         return None
