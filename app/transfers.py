@@ -48,21 +48,9 @@ class Transfers:
             if not call.agent_channel or call.ended_at is not None:
                 raise TransferError(f"call {call_id} has no agent on the line")
             agent_channel, ticket_id, agent_id = call.agent_channel, call.ticket_id, call.agent_id
-        try:
-            if mode == "attended":
-                await self._control.attended_transfer(agent_channel, target)
-                outcome = "consulting"
-            elif mode == "threeway":
-                await self._control.three_way(agent_channel, target, peer.endpoint, call_id)
-                outcome = "joining"
-            else:
-                await self._control.blind_transfer(agent_channel, target)
-                outcome = "completed"
-        except AmiError as exc:
-            outcome = "failed"
-            failure: str | None = str(exc)
-        else:
-            failure = None
+        # The row is written before Asterisk is asked: a centre that answers at once must find
+        # it (a three-way join arriving before the row was committed used to be lost).
+        expected = {"attended": "consulting", "threeway": "joining"}.get(mode, "completed")
         async with self._sessions.begin() as session:
             row = Transfer(
                 call_id=call_id,
@@ -70,14 +58,27 @@ class Transfers:
                 agent_id=agent_id,
                 target=target,
                 mode=mode,
-                outcome=outcome,
-                reason=failure,
-                ended_at=utcnow() if outcome in ("completed", "failed") else None,
+                outcome=expected,
+                ended_at=utcnow() if expected == "completed" else None,
             )
             session.add(row)
-        if failure:
-            raise TransferError(f"Asterisk refused the transfer: {failure}")
-        return row
+        try:
+            if mode == "attended":
+                await self._control.attended_transfer(agent_channel, target)
+            elif mode == "threeway":
+                await self._control.three_way(agent_channel, target, peer.endpoint, call_id)
+            else:
+                await self._control.blind_transfer(agent_channel, target)
+        except AmiError as exc:
+            async with self._sessions.begin() as session:
+                failed = await session.get(Transfer, row.id)
+                assert failed is not None
+                failed.outcome, failed.reason, failed.ended_at = "failed", str(exc), utcnow()
+            raise TransferError(f"Asterisk refused the transfer: {exc}") from exc
+        async with self._sessions() as session:
+            current = await session.get(Transfer, row.id)
+            assert current is not None
+            return current
 
     async def on_centre_joined(self, event: CentreJoined) -> None:
         """The centre of a three-way call answered and is in the citizen's bridge."""
