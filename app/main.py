@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.desk import STATIC, desk, pages, sign_in
+from app.errors import install_error_handlers
 from app.http import api, public
 from app.runtime import Runtime
 from core.settings import Settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    install_error_handlers(app)
     app.include_router(public)
     app.include_router(api)
     app.include_router(sign_in)

@@ -108,3 +108,24 @@ def test_oversized_ids_in_posts_are_422(client: TestClient) -> None:
     ):
         resp = client.post(path, headers=AUTH, json={"agent_id": "1001"})
         assert resp.status_code == 422, path
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/login", '{"username": NaN, "password": "x"}'),
+        ("/api/login", '{"username": "li", "password": Infinity}'),
+        ("/api/agents/1001/pause", '{"reason": 1e400}'),
+        ("/api/tickets/1/transitions", '{"to": Infinity}'),
+        ("/api/tickets/1/transitions", '{"to": -Infinity, "reason": NaN}'),
+        ("/api/missed-calls/1/claim", '{"agent_id": NaN}'),
+    ],
+)
+def test_non_finite_numbers_are_a_clear_422(client: TestClient, path: str, raw: str) -> None:
+    """Python's json accepts NaN/Infinity/1e400; the 422 that names the field must not crash
+    while echoing them back (it used to be a 500, even on the public login)."""
+    resp = client.post(path, headers={**AUTH, "Content-Type": "application/json"}, content=raw)
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    assert detail and all(e["loc"][0] == "body" for e in detail)
+    assert "Infinity" not in resp.text or "not a finite" in resp.text
