@@ -1,4 +1,8 @@
-"""``create_app(settings)``: the FastAPI application with the node's runtime in its lifespan."""
+"""``create_app(settings)``: the FastAPI application with the node's runtime in its lifespan.
+
+The one place that wires the features' routes (each feature folder keeps its own in
+``http.py``); the runtime (``app.runtime``) wires their services.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.desk import STATIC, desk, pages, sign_in
+from app.agents.http import router as agents_routes
+from app.agents.http import sockets as agent_sockets
+from app.auth.http import router as users_routes
+from app.auth.http import sign_in
+from app.callbacks.http import router as callbacks_routes
+from app.calls.http import router as calls_routes
+from app.cases.http import router as cases_routes
+from app.edge import public
 from app.errors import install_error_handlers
-from app.http import api, public
+from app.pages.http import STATIC, pages
 from app.runtime import Runtime
+from app.speech.http import router as speech_routes
 from core.settings import Settings
 
 
@@ -27,7 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
             await runtime.stop()
 
     # No public /docs or /openapi.json: every route but health needs the token, the schema too
-    # (served at /api/openapi.json by app.http).
+    # (served at /api/openapi.json by app.edge).
     app = FastAPI(
         title="12345 热线",
         version="0.1.0",
@@ -37,11 +49,19 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     install_error_handlers(app)
-    app.include_router(public)
-    app.include_router(api)
-    app.include_router(sign_in)
-    app.include_router(desk)
-    app.include_router(pages)
-    # The desk's own code and styles: public like any sign-in page, no data in them.
+    for router in (
+        public,
+        sign_in,
+        users_routes,
+        cases_routes,
+        calls_routes,
+        agents_routes,
+        agent_sockets,
+        callbacks_routes,
+        speech_routes,
+        pages,
+    ):
+        app.include_router(router)
+    # The pages' own code and styles: public like any sign-in page, no data in them.
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -2,12 +2,11 @@
 post-call transcription queue with its transcripts.
 
 Written by the ticket and call services only; the state column of a ticket is changed through
-``app.tickets`` transitions, never directly.
+``app.cases`` transitions (rules in ``casework.lifecycle``), never directly.
 """
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
@@ -26,27 +25,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from casework.lifecycle import TicketState
 from core.events import utcnow
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class TicketState(enum.StrEnum):
-    """The ticket lifecycle of DESIGN §6; the Chinese label is what the desk shows."""
-
-    DRAFT = "draft"  # 受理中
-    REGISTERED = "registered"  # 已受理
-    ANSWERED = "answered"  # 直接答复
-    DISPATCHED = "dispatched"  # 已派单
-    ACCEPTED = "accepted"  # 已签收
-    DISPUTED = "disputed"  # 异议中
-    REPLIED = "replied"  # 已答复
-    CALLBACK = "callback"  # 回访中
-    REOPENED = "reopened"  # 重办
-    CLOSED = "closed"  # 办结
-    MERGED = "merged"  # 已并单
 
 
 def _state_column() -> Enum:
@@ -82,7 +66,7 @@ class Ticket(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # The handling department (承办单位) once dispatched; a reopened ticket goes back to it.
     department: Mapped[str | None] = mapped_column(String(64))
-    # Written by the agent at the desk (app.desk): where, how urgent, may we call back.
+    # Written by the agent at the desk (app.cases.edits): where, how urgent, may we call back.
     address: Mapped[str | None] = mapped_column(String(200))
     urgency: Mapped[str | None] = mapped_column(String(16))  # normal, urgent
     contact_consent: Mapped[bool | None] = mapped_column(Boolean)
@@ -189,7 +173,7 @@ class MissedCall(Base):
 
 
 class TranscriptionJob(Base):
-    """One call's post-call transcription, queued at hang-up (app.transcripts owns it).
+    """One call's post-call transcription, queued at hang-up (app.speech.transcripts owns it).
 
     The unique ``call_id`` is what keeps a call from being transcribed twice; the table is the
     persistent queue, so jobs survive a restart.
@@ -211,7 +195,7 @@ class TranscriptionJob(Base):
 
 
 class LiveAlert(Base):
-    """An emergency phrase heard in a call while it was live (app.live), kept on the ticket."""
+    """An emergency phrase heard live in a call (app.speech.live), kept on the ticket."""
 
     __tablename__ = "live_alerts"
     __table_args__ = (Index("ix_live_alerts_raised_at", "raised_at"),)
@@ -325,7 +309,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64), default="")
-    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id (app.auth)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id (app.auth.service)
     role: Mapped[str] = mapped_column(String(16))  # agent, supervisor, department, admin
     agent_id: Mapped[str | None] = mapped_column(String(16), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

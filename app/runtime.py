@@ -19,20 +19,21 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.agents import AgentService
-from app.auth import UserService
-from app.call_actions import CallActions
-from app.callbacks import CALLBACK_DUE_STATES, CallbackService
-from app.live import LiveTranscription
-from app.missed import MissedCalls
-from app.models import Ticket, TicketState
-from app.stats import NumberStats
-from app.ticket_edits import TicketEditor
-from app.tickets import TicketService
-from app.transcripts import TranscriptionService
-from app.transfers import Transfers
-from app.wallboard import Wallboard
-from app.ws import AgentHub
+from app.agents.hub import AgentHub
+from app.agents.service import AgentService
+from app.agents.wallboard import Wallboard
+from app.auth.service import UserService
+from app.callbacks.service import CALLBACK_DUE_STATES, CallbackService
+from app.calls.actions import CallActions
+from app.calls.missed import MissedCalls
+from app.calls.stats import NumberStats
+from app.calls.transfers import Transfers
+from app.cases.edits import TicketEditor
+from app.cases.service import TicketService
+from app.models import Ticket
+from app.speech.live import LiveTranscription
+from app.speech.transcripts import TranscriptionService
+from casework.lifecycle import TicketState
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import (

@@ -46,7 +46,8 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
 
-from app.models import Callback, Ticket, TicketState
+from app.models import Callback, Ticket
+from casework.lifecycle import TicketState
 from core.db import sync_url
 from core.events import utcnow
 from tests.e2e.bed import Node, missing_tools, start_node, stop_node

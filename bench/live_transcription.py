@@ -41,8 +41,8 @@ from pathlib import Path
 
 import vosk  # type: ignore[import-untyped]
 
-from app.live import LiveTranscription
 from app.migrate import upgrade
+from app.speech.live import LiveTranscription
 from bench.transcription_rtf import synth
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory

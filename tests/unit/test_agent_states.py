@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.agents import AgentService, AgentStateError, memberships
+from app.agents.service import AgentService, AgentStateError, memberships
 from app.migrate import upgrade
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from starlette.websockets import WebSocketDisconnect
 
-from app.auth import SERVICE, AuthError, Role, UserService, hash_password, verify_password
+from app.auth.service import SERVICE, AuthError, Role, UserService, hash_password, verify_password
 from app.main import create_app
 from app.migrate import upgrade
 from app.models import User, UserSession

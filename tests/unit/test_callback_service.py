@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.callbacks import HANGUP_GRACE_SECONDS, CallbackService
-from app.models import Callback, CallbackAttempt, Ticket, TicketState
-from app.tickets import TicketService
+from app.callbacks.service import HANGUP_GRACE_SECONDS, CallbackService
+from app.cases.service import TicketService
+from app.models import Callback, CallbackAttempt, Ticket
+from casework.lifecycle import TicketState
 from core.bus import InProcessBus
 from core.campaigns import CallbackSettings, CampaignConfig, RetrySpacing, Window
 from core.db import create_engine, session_factory

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from app.live import LiveTranscription
-from app.tickets import TicketService
+from app.cases.service import TicketService
+from app.speech.live import LiveTranscription
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import AgentConnected, ChannelHungUp, Event, KeywordAlert, LiveTranscript

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.missed import MissedCallError, MissedCalls
-from app.stats import NumberStats
-from app.tickets import TicketService
+from app.calls.missed import MissedCallError, MissedCalls
+from app.calls.stats import NumberStats
+from app.cases.service import TicketService
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import CallerAbandoned, ChannelHungUp, PromptPlayed

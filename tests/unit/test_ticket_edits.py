@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.auth import Principal, Role
-from app.models import TicketState
-from app.ticket_edits import TicketEdit, TicketEditError, TicketEditor
-from app.tickets import TicketService
+from app.auth.service import Principal, Role
+from app.cases.edits import TicketEdit, TicketEditError, TicketEditor
+from app.cases.service import TicketService
+from casework.lifecycle import TicketState
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from tests.unit.call_events import NODE, connected, inbound

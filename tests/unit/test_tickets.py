@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from app.models import Ticket, TicketState, TicketTransition
-from app.tickets import ALLOWED, InvalidTransition, TicketService, transition
+from app.cases.service import TicketService, transition
+from app.models import Ticket, TicketTransition
+from casework.lifecycle import ALLOWED, InvalidTransition, TicketState
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import CallerAbandoned, ChannelHungUp, ScreenPop

@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.cases.service import TicketService, recording_names
 from app.main import create_app
 from app.migrate import upgrade
 from app.models import Transcript, TranscriptionJob
 from app.runtime import Runtime
-from app.tickets import TicketService, recording_names
-from app.transcripts import TranscriptionService, wav_complete
+from app.speech.transcripts import TranscriptionService, wav_complete
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
 from core.events import CallEnded, ChannelHungUp, TranscriptReady

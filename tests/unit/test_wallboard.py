@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.wallboard import Wallboard
+from app.agents.wallboard import Wallboard
 from core.db import create_engine, session_factory
 from core.events import AgentConnected, CallerAbandoned, CallQueued
 from cti import AgentBoard, AmiUnavailable, QueueMemberAdded

@@ -16,8 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from app.missed import clear_missed, record_missed
-from app.models import Agent, Call, Ticket, TicketState, TicketTransition, Transfer
+from app.calls.missed import clear_missed, record_missed
+from app.models import Agent, Call, Ticket, TicketTransition, Transfer
+from casework.lifecycle import SYSTEM_ONLY, InvalidTransition, TicketState, check_move
+from casework.lifecycle import TicketState as S
 from core.bus import Bus
 from core.events import (
     AgentConnected,
@@ -35,39 +37,14 @@ from ivr.ports import CallOpened, InboundCall
 
 log = logging.getLogger(__name__)
 
-S = TicketState
-# DESIGN §6: the only moves a ticket can make.
-ALLOWED: dict[TicketState, frozenset[TicketState]] = {
-    S.DRAFT: frozenset({S.REGISTERED, S.MERGED}),
-    S.REGISTERED: frozenset({S.ANSWERED, S.DISPATCHED, S.MERGED}),
-    S.ANSWERED: frozenset({S.CLOSED, S.CALLBACK}),
-    S.DISPATCHED: frozenset({S.ACCEPTED, S.DISPUTED}),
-    S.ACCEPTED: frozenset({S.REPLIED, S.DISPUTED}),
-    S.DISPUTED: frozenset({S.DISPATCHED, S.ACCEPTED}),
-    S.REPLIED: frozenset({S.CALLBACK, S.CLOSED}),
-    S.CALLBACK: frozenset({S.CLOSED, S.REOPENED}),
-    # 重办: back to the same department (accepted), or dispatched afresh (a direct answer).
-    S.REOPENED: frozenset({S.ACCEPTED, S.DISPATCHED}),
-    S.CLOSED: frozenset(),
-    S.MERGED: frozenset(),
-}
-
-# Moved by the hotline itself (the callback dialler, call intake), never by an API request.
-SYSTEM_ONLY = frozenset({S.DRAFT, S.CALLBACK})
-
 EARLIER_TICKETS_SHOWN = 5
-
-
-class InvalidTransition(ValueError):
-    """A ticket was asked to move where the lifecycle does not allow."""
 
 
 def transition(
     session: AsyncSession, ticket: Ticket, to: TicketState, *, actor: str, reason: str | None = None
 ) -> None:
     """Move a ticket to ``to`` and write the audit row (in the caller's transaction)."""
-    if to not in ALLOWED[ticket.state]:
-        raise InvalidTransition(f"ticket {ticket.id}: {ticket.state} → {to} is not allowed")
+    check_move(ticket.id, ticket.state, to)
     session.add(
         TicketTransition(
             ticket=ticket, from_state=ticket.state, to_state=to, actor=actor, reason=reason
@@ -390,4 +367,4 @@ class TicketService:
             return (await session.scalars(stmt)).all()
 
 
-__all__ = ["ALLOWED", "InvalidTransition", "TicketService", "call_key", "transition", "utcnow"]
+__all__ = ["InvalidTransition", "TicketService", "call_key", "transition", "utcnow"]

@@ -43,8 +43,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.cases.service import call_key
 from app.models import Call, LiveAlert
-from app.tickets import call_key
 from core.bus import Bus
 from core.events import AgentConnected, ChannelHungUp, Event, KeywordAlert, LiveTranscript
 from core.settings import LiveSettings

@@ -2,7 +2,7 @@
 
 Call flow: the screen pop opened the draft on the desk; the agent fills the form and saves
 (``PATCH /api/tickets/{id}``), which lands here. The first save with ``register`` moves the
-draft to 已受理 through :func:`app.tickets.transition` (with its audit row); later moves of
+draft to 已受理 through :func:`app.cases.service.transition` (with its audit row); later moves of
 the lifecycle belong to the ticket workflow, not to the desk.
 """
 
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth import Principal, Role
-from app.models import Ticket, TicketState
-from app.tickets import InvalidTransition, transition
+from app.auth.service import Principal, Role
+from app.cases.service import InvalidTransition, transition
+from app.models import Ticket
+from casework.lifecycle import TicketState
 
 # States in which the desk may still change what the ticket says.
 EDITABLE = frozenset({TicketState.DRAFT, TicketState.REGISTERED})

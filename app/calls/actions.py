@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth import Principal
+from app.auth.service import Principal
 from app.models import Call
 from cti import CallControl
 

@@ -1,6 +1,6 @@
 """Users, roles and sign-in: who may call which route.
 
-Sits at the HTTP edge of the app: ``app.http`` resolves every request's bearer token to a
+Sits at the HTTP edge of the app: ``app.edge`` resolves every request's bearer token to a
 :class:`Principal` here, then checks its role. A person signs in with username and password
 (argon2id hashes, argon2-cffi) and gets a random session token; only its SHA-256 is stored, so
 a leaked database does not sign anyone in. The node's ``api.token`` stays valid as the service
@@ -22,8 +22,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.cases.service import as_utc
 from app.models import Agent, User, UserSession
-from app.tickets import as_utc
 from core.events import utcnow
 
 MIN_PASSWORD_LENGTH = 10

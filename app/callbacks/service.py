@@ -32,8 +32,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from app.models import Callback, CallbackAttempt, CallbackCampaign, Ticket, TicketState
-from app.tickets import as_utc, transition
+from app.cases.service import as_utc, transition
+from app.models import Callback, CallbackAttempt, CallbackCampaign, Ticket
 from callbacks import (
     CallbackSettings,
     CampaignConfig,
@@ -46,6 +46,7 @@ from callbacks import (
     outcome_from_cause,
     outcome_from_originate,
 )
+from casework.lifecycle import TicketState
 from core.events import ChannelHungUp, utcnow
 from cti import OriginateResult
 from ivr.ports import SurveyAnswers, SurveyCall

@@ -1,0 +1,1 @@
+"""Agents at work: states over AMI, the wallboard, the agents' WebSockets."""

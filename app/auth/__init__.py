@@ -1,0 +1,1 @@
+"""Users, roles and sessions: argon2id passwords, bearer tokens."""

@@ -1,0 +1,1 @@
+"""Calls: records, transfers to centres, missed calls, per-number figures, hang-up."""

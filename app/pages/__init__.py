@@ -1,0 +1,1 @@
+"""The zh-CN pages: desk, wallboard, callback monitor."""

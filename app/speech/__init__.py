@@ -1,0 +1,1 @@
+"""Transcription: post-call jobs, live taps and keyword alerts."""
