@@ -19,6 +19,7 @@ from casework.calendar import (
     YearDays,
     parse_overrides,
 )
+from casework.deadlines import CaseClock, Deadline, DeadlineKind, DeadlinePolicy, SlaStatus
 from casework.errors import (
     CalendarFileError,
     CalendarGapError,
@@ -42,14 +43,19 @@ __all__ = [
     "UTILITIES",
     "CalendarFileError",
     "CalendarGapError",
+    "CaseClock",
     "CaseworkError",
     "CaseworkSettings",
     "CatalogueError",
     "CategoryRule",
+    "Deadline",
+    "DeadlineKind",
+    "DeadlinePolicy",
     "DeadlineRule",
     "DisputeRefused",
     "ExtensionRefused",
     "OfficeSpan",
+    "SlaStatus",
     "Urgency",
     "WorkingCalendar",
     "YearDays",
