@@ -19,6 +19,14 @@ from casework.calendar import (
     YearDays,
     parse_overrides,
 )
+from casework.catalogue import (
+    Assignment,
+    Catalogue,
+    CatalogueEntry,
+    Department,
+    DepartmentKind,
+    parse_catalogue,
+)
 from casework.deadlines import CaseClock, Deadline, DeadlineKind, DeadlinePolicy, SlaStatus
 from casework.errors import (
     CalendarFileError,
@@ -41,17 +49,22 @@ __all__ = [
     "LIBRARY_YEARS",
     "SHANGHAI",
     "UTILITIES",
+    "Assignment",
     "CalendarFileError",
     "CalendarGapError",
     "CaseClock",
     "CaseworkError",
     "CaseworkSettings",
+    "Catalogue",
+    "CatalogueEntry",
     "CatalogueError",
     "CategoryRule",
     "Deadline",
     "DeadlineKind",
     "DeadlinePolicy",
     "DeadlineRule",
+    "Department",
+    "DepartmentKind",
     "DisputeRefused",
     "ExtensionRefused",
     "OfficeSpan",
@@ -59,5 +72,6 @@ __all__ = [
     "Urgency",
     "WorkingCalendar",
     "YearDays",
+    "parse_catalogue",
     "parse_overrides",
 ]
