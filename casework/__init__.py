@@ -36,6 +36,7 @@ from casework.errors import (
     DisputeRefused,
     ExtensionRefused,
 )
+from casework.grab import ForcedAssignment, GrabWindow, forced_assignment
 from core.casework import (
     UTILITIES,
     CaseworkSettings,
@@ -67,11 +68,14 @@ __all__ = [
     "DepartmentKind",
     "DisputeRefused",
     "ExtensionRefused",
+    "ForcedAssignment",
+    "GrabWindow",
     "OfficeSpan",
     "SlaStatus",
     "Urgency",
     "WorkingCalendar",
     "YearDays",
+    "forced_assignment",
     "parse_catalogue",
     "parse_overrides",
 ]
