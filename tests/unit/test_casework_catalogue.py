@@ -208,7 +208,7 @@ def test_every_problem_is_listed_at_once() -> None:
 def test_the_example_file_loads_and_covers_the_number_plan() -> None:
     catalogue = parse_catalogue((ROOT / "dispatch.example.toml").read_text(), "example")
     plan = load_number_plan(ROOT / "numberplan.example.toml")
-    used = {line.category for line in plan.all_lines() if getattr(line, "category", None)}
+    used = {line.category for line in plan.all_lines() if line.category}
     assert used and used <= catalogue.categories, sorted(used - catalogue.categories)
     common = {"供水", "供电", "燃气", "供暖", "物业", "噪音", "道路", "交通", "教育", "医疗"}
     common |= {"劳动保障", "住房公积金", "市场监管", "环保", "城管"}
