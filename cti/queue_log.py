@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -86,9 +86,10 @@ def _epoch(value: str) -> datetime | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LoggedCall:
-    """One caller channel as the queue log tells it. ``closed``: its end is in the log."""
+    """One caller channel as the queue log tells it. ``closed``: its end is in the log.
+    The fold fills it in place while it is open; once handed out it is not changed."""
 
     uniqueid: str
     started_at: datetime
@@ -153,7 +154,7 @@ class CallFold:
                 last_at=line.at,
                 caller=(line.data[1] or None) if len(line.data) > 1 else None,
             )
-        call = self._apply(replace(call, last_at=line.at), line)
+        self._apply(call, line)
         self.calls[line.callid] = call
         if call.closed:
             self._close(line.callid)
@@ -176,51 +177,39 @@ class CallFold:
         )
 
     @staticmethod
-    def _apply(call: LoggedCall, line: QueueLogLine) -> LoggedCall:
+    def _apply(call: LoggedCall, line: QueueLogLine) -> None:
+        """One line's facts into the (still open) call, in place: a copy per line would be
+        most of the fold's time over a large log."""
         ev, d = line.event, line.data
+        call.last_at = line.at
         if ev == "ENTERQUEUE":
-            return replace(call, queue=line.queue)
-        if ev == "CONNECT":
-            return replace(
-                call,
-                queue=line.queue,
-                agent_id=agent_id(line.agent),
-                answered_at=line.at,
-                hold_seconds=_int(d, 0),
-                outcome="answered",
-            )
-        if ev == "ABANDON" and call.outcome is None:
-            call = replace(call, outcome="abandoned", hold_seconds=_int(d, 2))
-        elif ev in _NO_AGENT and call.outcome is None:
-            wait = _int(d, 3) if ev == "EXITWITHKEY" else _int(d, 2)
-            call = replace(call, outcome="unanswered", hold_seconds=wait)
+            call.queue = line.queue
+        elif ev == "CONNECT":
+            call.queue, call.agent_id, call.answered_at = line.queue, agent_id(line.agent), line.at
+            call.hold_seconds, call.outcome = _int(d, 0), "answered"
         elif ev == END:
-            return replace(
-                call,
-                ended_at=line.at,
-                cause=_int(d, 0),
-                route=(d[1] or None) if len(d) > 1 else None,
-                prompt=(d[2] or None) if len(d) > 2 else None,
-                prompt_status=(d[3] or None) if len(d) > 3 else None,
-                outcome=call.outcome or "unanswered",
-                closed=True,
-            )
-        elif ev not in _QUEUE_DONE:
-            return call
-        if call.has_start:
-            return call  # the hang-up handler's END line closes it
-        # No START line (it was before what we read): the queue's last word closes it.
-        return replace(call, ended_at=line.at, outcome=call.outcome or "unanswered", closed=True)
+            call.ended_at, call.cause, call.closed = line.at, _int(d, 0), True
+            call.route = (d[1] or None) if len(d) > 1 else None
+            call.prompt = (d[2] or None) if len(d) > 2 else None
+            call.prompt_status = (d[3] or None) if len(d) > 3 else None
+            call.outcome = call.outcome or "unanswered"
+        elif ev == "ABANDON" or ev in _NO_AGENT or ev in _QUEUE_DONE:
+            if call.outcome is None and ev == "ABANDON":
+                call.outcome, call.hold_seconds = "abandoned", _int(d, 2)
+            elif call.outcome is None and ev in _NO_AGENT:
+                call.outcome = "unanswered"
+                call.hold_seconds = _int(d, 3) if ev == "EXITWITHKEY" else _int(d, 2)
+            if not call.has_start:
+                # No START line (it was before what we read): the queue's last word closes it;
+                # otherwise the hang-up handler's END line does.
+                call.ended_at, call.closed = line.at, True
+                call.outcome = call.outcome or "unanswered"
 
     def _close(self, uid: str) -> None:
         call = self.calls.pop(uid)
         if not call.closed:
-            call = replace(
-                call,
-                closed=True,
-                ended_at=call.ended_at or call.last_at,
-                outcome=call.outcome or "unanswered",
-            )
+            call.closed, call.ended_at = True, call.ended_at or call.last_at
+            call.outcome = call.outcome or "unanswered"
         self.closed.append(call)
 
     def take_closed(self) -> list[LoggedCall]:
