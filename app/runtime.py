@@ -26,6 +26,7 @@ from app.auth.service import UserService
 from app.callbacks.service import CALLBACK_DUE_STATES, CallbackService
 from app.calls.actions import CallActions
 from app.calls.missed import MissedCalls
+from app.calls.reconcile import Reconciler
 from app.calls.stats import NumberStats
 from app.calls.transfers import Transfers
 from app.cases.edits import TicketEditor
@@ -124,6 +125,16 @@ class Runtime:
         self.tracker = CallTracker(self.bus, settings.node_id)
         self.transfers = Transfers(sessions, self.control, self.plan)
         self.missed = MissedCalls(sessions)
+        # Calls Asterisk took while the app was down, from its queue log (app/calls/reconcile.py).
+        self.reconcile = Reconciler(
+            sessions,
+            self.plan,
+            self.tz,
+            settings.node_id,
+            settings.instance_dir / "log" / "queue_log",
+            settings.data_dir / "queue_log.mark.json",
+            self.bus.publish,
+        )
         self.stats = NumberStats(sessions, self.plan, self.tz)
         model = _speech_model(settings)
         rules = _keyword_rules(settings)
@@ -178,6 +189,7 @@ class Runtime:
         self.ami_connected = connected
         self.bus.publish(AmiLinkChanged(node_id=self.settings.node_id, connected=connected))
         if connected:
+            self.reconcile.trigger()  # what Asterisk did while we were not listening
             # Agent states come back from Asterisk, not from what this process remembered.
             self._rebuild_task = asyncio.create_task(self._rebuild_agents(), name="agents.rebuild")
 
@@ -226,6 +238,7 @@ class Runtime:
         self._tracker_task = asyncio.create_task(self._dispatch_ami(), name="cti.dispatch")
         self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
         await self.callbacks.start()
+        self.reconcile.trigger()
         log.info("hotline node %s started", self.settings.node_id)
 
     async def _connect_ami(self) -> None:
@@ -245,6 +258,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.callbacks.stop()
+        await self.reconcile.stop()
         for task in (self._connect_task, self._rebuild_task, self._tracker_task):
             if task is not None:
                 task.cancel()
@@ -284,6 +298,7 @@ class Runtime:
             "database": db,
             "ami_connected": self.ami_connected,
             "fastagi": dataclasses.asdict(self.agi.stats),
+            "reconcile": dataclasses.asdict(last) if (last := self.reconcile.last) else None,
         }
 
     async def _db_ok(self) -> bool:

@@ -68,6 +68,47 @@ def recording_names(uniqueid: str) -> tuple[str, str]:
     return f"{uniqueid}-in.wav", f"{uniqueid}-out.wav"
 
 
+def new_draft(
+    session: AsyncSession,
+    caller: str | None,
+    dialled: str,
+    *,
+    actor: str,
+    category: str | None = None,
+    source: str | None = None,
+    agent_id: str | None = None,
+    at: datetime | None = None,
+    reason: str = "call entered the hotline",
+) -> Ticket:
+    """A call's ticket draft (受理中) and its first audit row, in the caller's transaction.
+
+    ``source``: the centre of a hand-over ("handover:110"); otherwise the origin is the number
+    dialled ("phone:12369"). ``at`` dates both rows (a call reconciled after the fact)."""
+    origin = f"handover:{source}" if source else f"phone:{dialled}"
+    when = {"created_at": at} if at else {}
+    ticket = Ticket(
+        state=S.DRAFT,
+        source=origin,
+        caller=caller,
+        dialled=dialled,
+        category=category,
+        agent_id=agent_id,
+        **when,
+    )
+    session.add(ticket)
+    session.add(
+        TicketTransition(
+            ticket=ticket,
+            from_state=None,
+            to_state=S.DRAFT,
+            actor=actor,
+            reason=reason,
+            **({"at": at} if at else {}),
+        )
+    )
+    return ticket
+
+
 class TicketService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: Bus, node_id: str) -> None:
         self._sessions = sessions
@@ -93,7 +134,7 @@ class TicketService:
                 )
             ticket = None
             if call.wants_ticket:
-                ticket = self._new_draft(
+                ticket = new_draft(
                     session,
                     call.caller,
                     call.dialled,
@@ -133,33 +174,6 @@ class TicketService:
                 ticket_id=ticket.id if ticket else None, call_id=key, category=call.category
             )
 
-    def _new_draft(
-        self,
-        session: AsyncSession,
-        caller: str | None,
-        dialled: str,
-        *,
-        actor: str,
-        category: str | None = None,
-        source: str | None = None,
-    ) -> Ticket:
-        # source: "phone:12369" for the number dialled, "handover:110" for a centre's hand-over
-        origin = f"handover:{source}" if source else f"phone:{dialled}"
-        ticket = Ticket(
-            state=S.DRAFT, source=origin, caller=caller, dialled=dialled, category=category
-        )
-        session.add(ticket)
-        session.add(
-            TicketTransition(
-                ticket=ticket,
-                from_state=None,
-                to_state=S.DRAFT,
-                actor=actor,
-                reason="call entered the hotline",
-            )
-        )
-        return ticket
-
     # --- CTI facts ---------------------------------------------------------------------------
 
     async def on_call_event(self, event: Event) -> None:
@@ -189,7 +203,7 @@ class TicketService:
             if call is None:
                 # FastAGI was down when the call came in: the dialplan queued the caller without
                 # a draft. Write both now so the agent still gets a ticket.
-                ticket = self._new_draft(session, event.caller, event.dialled, actor="cti")
+                ticket = new_draft(session, event.caller, event.dialled, actor="cti")
                 rec_in, rec_out = recording_names(event.uniqueid)
                 call = Call(
                     id=key,
@@ -207,7 +221,7 @@ class TicketService:
                 await session.flush()
             found = await session.get(Ticket, call.ticket_id) if call.ticket_id else None
             if found is None:
-                found = self._new_draft(session, event.caller, event.dialled, actor="cti")
+                found = new_draft(session, event.caller, event.dialled, actor="cti")
                 call.ticket = found
                 await session.flush()
             ticket = found

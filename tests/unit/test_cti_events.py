@@ -335,6 +335,7 @@ def test_package_exports() -> None:
         "control",
         "agent_states",
         "supervision",
+        "queue_log",
     }
     assert public == set(cti.__all__)
 
