@@ -19,6 +19,14 @@ from casework.calendar import (
     YearDays,
     parse_overrides,
 )
+from casework.catalogue import (
+    Assignment,
+    Catalogue,
+    CatalogueEntry,
+    Department,
+    DepartmentKind,
+    parse_catalogue,
+)
 from casework.deadlines import CaseClock, Deadline, DeadlineKind, DeadlinePolicy, SlaStatus
 from casework.errors import (
     CalendarFileError,
@@ -28,6 +36,7 @@ from casework.errors import (
     DisputeRefused,
     ExtensionRefused,
 )
+from casework.grab import ForcedAssignment, GrabWindow, forced_assignment
 from core.casework import (
     UTILITIES,
     CaseworkSettings,
@@ -41,23 +50,32 @@ __all__ = [
     "LIBRARY_YEARS",
     "SHANGHAI",
     "UTILITIES",
+    "Assignment",
     "CalendarFileError",
     "CalendarGapError",
     "CaseClock",
     "CaseworkError",
     "CaseworkSettings",
+    "Catalogue",
+    "CatalogueEntry",
     "CatalogueError",
     "CategoryRule",
     "Deadline",
     "DeadlineKind",
     "DeadlinePolicy",
     "DeadlineRule",
+    "Department",
+    "DepartmentKind",
     "DisputeRefused",
     "ExtensionRefused",
+    "ForcedAssignment",
+    "GrabWindow",
     "OfficeSpan",
     "SlaStatus",
     "Urgency",
     "WorkingCalendar",
     "YearDays",
+    "forced_assignment",
+    "parse_catalogue",
     "parse_overrides",
 ]

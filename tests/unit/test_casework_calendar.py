@@ -9,7 +9,6 @@ import pytest
 
 from casework import (
     LIBRARY_YEARS,
-    SHANGHAI,
     CalendarFileError,
     CalendarGapError,
     CaseworkSettings,
@@ -17,14 +16,9 @@ from casework import (
     WorkingCalendar,
     parse_overrides,
 )
+from tests.unit.casework_times import sh
 
 OVERRIDE_2027 = Path(__file__).parent / "data" / "casework" / "calendar-2027.toml"
-
-
-def sh(*fields: int) -> datetime:
-    year, month, day, *clock = fields
-    hour, minute = (*clock, 0, 0)[:2]
-    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@ reminders, SLA status and the dispute window, with an injected clock (every "now
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from casework import (
-    SHANGHAI,
     CalendarGapError,
     CaseClock,
     CaseworkSettings,
@@ -22,12 +21,7 @@ from casework import (
     Urgency,
     WorkingCalendar,
 )
-
-
-def sh(*fields: int) -> datetime:
-    year, month, day, *clock = fields
-    hour, minute = (*clock, 0, 0)[:2]
-    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+from tests.unit.casework_times import sh
 
 
 @pytest.fixture
