@@ -322,19 +322,20 @@ class CaseLoop:
     async def _why_not_claimed(
         self, session: AsyncSession, ticket_id: int, who: Principal, now: datetime
     ) -> None:
-        ticket = await self._ticket(session, ticket_id, who, lock=False)
+        ticket = await session.get(Ticket, ticket_id)
+        code = who.department or ""
+        if ticket is None or not await self._offered_to(session, ticket_id, frozenset({code})):
+            if ticket is not None and await self._may_see(
+                session, ticket, await self.scope_of(who)
+            ):
+                raise CaseRefused(f"ticket {ticket_id} is not offered to {code}", 403)
+            raise CaseRefused(f"ticket {ticket_id} does not exist", 404)
         if ticket.department is not None:
             raise CaseRefused(f"ticket {ticket_id} is already claimed by {ticket.department}")
         if ticket.state is not S.DISPATCHED or ticket.dispatch_mode != "grab":
             raise CaseRefused(f"ticket {ticket_id} is not in the grab pool")
-        if ticket.grab_until is not None and as_utc(ticket.grab_until) < now:
-            raise CaseRefused(
-                f"the grab window of ticket {ticket_id} ended at "
-                f"{self.clock.calendar.local(as_utc(ticket.grab_until)):%Y-%m-%d %H:%M}"
-            )
-        raise CaseRefused(
-            f"ticket {ticket_id} is offered to other departments, not to {who.department}", 403
-        )
+        end = self.clock.calendar.local(as_utc(ticket.grab_until or now))
+        raise CaseRefused(f"the grab window of ticket {ticket_id} ended at {end:%Y-%m-%d %H:%M}")
 
     # --- the department's work -----------------------------------------------------------------
 
