@@ -204,19 +204,12 @@ class CaseLoop:
     # --- dispatch ------------------------------------------------------------------------------
 
     async def confirm_phone(self, ticket_id: int, who: Principal, note: str | None) -> None:
-        """派单前电话确认: the citizen confirmed the request by phone."""
+        """派单前电话确认: the citizen confirmed the request by phone (``phone_confirmed_at``;
+        who confirmed it goes to the log)."""
         async with self._sessions.begin() as session:
             ticket = await self._ticket(session, ticket_id, who)
             ticket.phone_confirmed_at = self._now()
-            session.add(
-                Supervision(
-                    ticket_id=ticket.id,
-                    kind="confirmed",
-                    note=note or "派单前电话确认",
-                    by=who.actor,
-                    at=self._now(),
-                )
-            )
+            log.info("ticket %s: confirmed by phone by %s: %s", ticket_id, who.actor, note or "")
 
     async def dispatch(
         self,
