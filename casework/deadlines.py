@@ -68,15 +68,8 @@ class DeadlinePolicy:
 
     @classmethod
     def from_settings(cls, cfg: CaseworkSettings) -> DeadlinePolicy:
-        by_category = {
-            (name, rule.urgency): DeadlineRule(
-                sign_for_hours=rule.sign_for_hours,
-                sign_for_clock=rule.sign_for_clock,
-                reply_days=rule.reply_days,
-                reply_unit=rule.reply_unit,
-            )
-            for rule in cfg.rules
-            for name in rule.categories
+        by_category: dict[tuple[str, Urgency], DeadlineRule] = {
+            (name, rule.urgency): rule for rule in cfg.rules for name in rule.categories
         }
         return cls(
             normal=cfg.normal,

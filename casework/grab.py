@@ -36,7 +36,9 @@ class ForcedAssignment:
 class GrabWindow:
     """When the grab pool closes for a ticket."""
 
-    def __init__(self, calendar: WorkingCalendar, hours: float = 3.0, clock: HourClock = "working"):
+    def __init__(
+        self, calendar: WorkingCalendar, hours: float = 3.0, clock: HourClock = "working"
+    ) -> None:
         if hours <= 0:
             raise ValueError(f"the grab window must be longer than 0 hours, not {hours}")
         self.calendar = calendar

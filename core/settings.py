@@ -298,7 +298,7 @@ class Settings(BaseSettings):
 
     @property
     def catalogue_file(self) -> Path:
-        """The dispatch catalogue (派单目录), from dispatch.example.toml at install."""
+        """The dispatch catalogue (派单目录); start from a copy of dispatch.example.toml."""
         return self.casework.catalogue or self.data_dir / "dispatch.toml"
 
     @property
