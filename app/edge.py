@@ -58,8 +58,11 @@ def allow(*roles: Role) -> Any:
 
 
 STAFF = allow(Role.AGENT, Role.SUPERVISOR)
-READERS = allow(Role.AGENT, Role.SUPERVISOR, Role.DEPARTMENT)
+# Department users read only their own departments' tickets (app.cases.loop checks that).
+READERS = allow(Role.AGENT, Role.SUPERVISOR, Role.DISPATCHER, Role.DEPARTMENT)
 SUPERVISORS = allow(Role.SUPERVISOR)
+DISPATCHERS = allow(Role.DISPATCHER, Role.SUPERVISOR)
+DEPARTMENTS = allow(Role.DEPARTMENT, Role.SUPERVISOR)
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]

@@ -19,6 +19,7 @@ from app.auth.http import sign_in
 from app.callbacks.http import router as callbacks_routes
 from app.calls.http import router as calls_routes
 from app.cases.http import router as cases_routes
+from app.departments.http import router as departments_routes
 from app.edge import public
 from app.errors import install_error_handlers
 from app.pages.http import STATIC, pages
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         sign_in,
         users_routes,
         cases_routes,
+        departments_routes,
         calls_routes,
         agents_routes,
         agent_sockets,

@@ -54,7 +54,15 @@ class Agent(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_caller_created", "caller", "created_at"),)
+    __table_args__ = (
+        Index("ix_tickets_caller_created", "caller", "created_at"),
+        # The department portal's lists and the sweeps (2 M tickets): by owner and state in
+        # deadline order, the grab pool's window, the reminder and overdue sweeps.
+        Index("ix_tickets_department_state_due", "department", "state", "reply_due_at"),
+        Index("ix_tickets_state_grab_until", "state", "grab_until"),
+        Index("ix_tickets_state_due", "state", "reply_due_at"),
+        Index("ix_tickets_sla_reminder", "sla_status", "reminder_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     state: Mapped[TicketState] = mapped_column(_state_column(), default=TicketState.DRAFT)
@@ -75,12 +83,35 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+    # --- the case loop (app.cases.loop): dispatch, grab, deadlines --------------------------
+    assisting: Mapped[list[str]] = mapped_column(JSON, default=list)  # 协办 department codes
+    dispatch_mode: Mapped[str | None] = mapped_column(String(8))  # direct | grab
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    grab_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)  # 指定派发, counts against
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False)  # 督办
+    phone_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sign_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The reply clock: started on accept/claim/forced assignment, restarted on reopening.
+    reply_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminder_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    extended_days: Mapped[int] = mapped_column(Integer, default=0)
+    # on_track | warning | overdue | met | breached (casework.SlaStatus); None: no clock yet
+    sla_status: Mapped[str | None] = mapped_column(String(12))
 
     calls: Mapped[list[Call]] = relationship(back_populates="ticket")
     transitions: Mapped[list[TicketTransition]] = relationship(
         back_populates="ticket", order_by="TicketTransition.id"
     )
     transfers: Mapped[list[Transfer]] = relationship(order_by="Transfer.id", viewonly=True)
+    replies: Mapped[list[Reply]] = relationship(order_by="Reply.id", viewonly=True)
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", viewonly=True)
+    disputes: Mapped[list[Dispute]] = relationship(order_by="Dispute.id", viewonly=True)
+    extensions: Mapped[list[Extension]] = relationship(order_by="Extension.id", viewonly=True)
+    supervisions: Mapped[list[Supervision]] = relationship(order_by="Supervision.id", viewonly=True)
 
 
 class TicketTransition(Base):
@@ -310,8 +341,10 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64), default="")
     password_hash: Mapped[str] = mapped_column(String(255))  # argon2id (app.auth.service)
-    role: Mapped[str] = mapped_column(String(16))  # agent, supervisor, department, admin
+    role: Mapped[str] = mapped_column(String(16))  # agent, dispatcher, supervisor, department …
     agent_id: Mapped[str | None] = mapped_column(String(16), unique=True)
+    # A department user's department (departments.code): it sees that one and those below.
+    department_code: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -363,3 +396,143 @@ class QueueEntry(Base):
     wait_seconds: Mapped[int | None] = mapped_column(Integer)
     agent_id: Mapped[str | None] = mapped_column(String(16))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- the case loop: departments, catalogue, and what happens to a dispatched ticket ---------
+
+
+class Department(Base):
+    """承办单位: a node of the department tree (district → street → community …)."""
+
+    __tablename__ = "departments"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # casework.DepartmentKind
+    parent: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
+
+
+class CatalogueEntry(Base):
+    """派单目录: which department leads (主办) and assists (协办) a category (in a district)."""
+
+    __tablename__ = "catalogue_entries"
+    __table_args__ = (Index("ix_catalogue_entries_category", "category", "district"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(64))
+    district: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    lead: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    assisting: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class CatalogueChange(Base):
+    """Who changed the catalogue or the departments, when, and the row before and after."""
+
+    __tablename__ = "catalogue_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))  # entry.create|update|delete, department.*
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class GrabOffer(Base):
+    """A department that may claim a ticket published to the grab pool (抢单)."""
+
+    __tablename__ = "grab_offers"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "department", name="uq_grab_offers_ticket_department"),
+        Index("ix_grab_offers_department", "department", "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    department: Mapped[str] = mapped_column(String(64))
+
+
+class Reply(Base):
+    """A department's answer (答复); a reopened ticket's next answer is the next round."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    text: Mapped[str] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(String(64))
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Attachment(Base):
+    """A file a department attached (photo, PDF …), stored under <data_dir>/attachments."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    stored_as: Mapped[str] = mapped_column(String(100))  # name inside the attachments folder
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Dispute(Base):
+    """派单异议: pending → approved (first reviewer) → confirmed (a second one) | rejected."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (Index("ix_disputes_status", "status", "filed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    department: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    filed_by: Mapped[str] = mapped_column(String(64))
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    new_department: Mapped[str | None] = mapped_column(String(64))
+
+
+class Extension(Base):
+    """延期申请: pending → approved (reply_due_at moves by ``days`` working days) | refused."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (Index("ix_extensions_status", "status", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    department: Mapped[str] = mapped_column(String(64))
+    days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Supervision(Base):
+    """督办: a reminder, an overdue flag, a forced assignment, or a supervisor's own (by level)."""
+
+    __tablename__ = "supervisions"
+    __table_args__ = (Index("ix_supervisions_kind_at", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    department: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(12))  # reminder, overdue, forced, manual
+    level: Mapped[str | None] = mapped_column(String(12))  # phone, written, onsite (manual)
+    note: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,8 +1,12 @@
 """The running node: every long-lived part, built from settings and started in order.
 
-Start order: database → bus → ticket service subscriptions → transcription worker → live
-transcription (AudioSocket server) → FastAGI server → AMI client (with the call tracker as its
-single event consumer). Stop runs in reverse.
+Start order: database → bus → ticket service subscriptions → departments and catalogue (from
+the dispatch file while the database has none) → transcription worker → live transcription
+(AudioSocket server) → FastAGI server → AMI client (with the call tracker as its single event
+consumer) → the node's one scheduler (satisfaction callbacks, the case loop's sweep). Stop
+runs in reverse. A working-day calendar without data for a year within
+``[casework] calendar_horizon_days`` stops start-up (SettingsError), as does a broken
+dispatch file.
 AMI being down at start is not fatal: calls still flow through Asterisk, and the client keeps
 reconnecting. A configured speech model that is not installed is fatal (SettingsError).
 """
@@ -14,26 +18,40 @@ import contextlib
 import dataclasses
 import logging
 import zoneinfo
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.agents.hub import AgentHub
 from app.agents.service import AgentService
 from app.agents.wallboard import Wallboard
-from app.auth.service import UserService
+from app.auth.service import Principal, Role, UserService
 from app.callbacks.service import CALLBACK_DUE_STATES, CallbackService
 from app.calls.actions import CallActions
 from app.calls.missed import MissedCalls
 from app.calls.reconcile import Reconciler
 from app.calls.stats import NumberStats
 from app.calls.transfers import Transfers
+from app.cases.attachments import AttachmentStore
 from app.cases.edits import TicketEditor
+from app.cases.loop import CaseLoop
 from app.cases.service import TicketService
+from app.departments.service import DepartmentService
 from app.models import Ticket
 from app.speech.live import LiveTranscription
 from app.speech.transcripts import TranscriptionService
+from casework import (
+    CalendarGapError,
+    CaseClock,
+    CaseworkError,
+    DeadlinePolicy,
+    GrabWindow,
+    WorkingCalendar,
+)
 from casework.lifecycle import TicketState
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
@@ -94,9 +112,36 @@ def _keyword_rules(settings: Settings) -> tuple[KeywordRule, ...]:
     return tuple(KeywordRule(r.category, r.centre, tuple(r.phrases)) for r in rules)
 
 
+def working_calendar(settings: Settings, today: datetime) -> WorkingCalendar:
+    """The case loop's calendar; refuses a year without data within the horizon and warns
+    of one within ``calendar_warn_days`` (next year's schedule is published late)."""
+    cfg = settings.casework
+    try:
+        overrides = cfg.calendar_overrides.read_text("utf-8") if cfg.calendar_overrides else None
+        calendar = WorkingCalendar.from_settings(cfg, overrides)
+        local_today = calendar.local(today).date()
+        calendar.check_horizon(local_today, cfg.calendar_horizon_days)
+    except OSError as exc:
+        raise SettingsError(f"casework.calendar_overrides: {exc}") from exc
+    except CaseworkError as exc:
+        raise SettingsError(f"casework: {exc}") from exc
+    for year in calendar.missing_years(local_today, cfg.calendar_warn_days):
+        log.warning(
+            "no working-day data for %d yet: deadlines that fall in it will be refused; add "
+            "the State Council's schedule to [casework] calendar_overrides (README)",
+            year,
+        )
+    return calendar
+
+
+# How often the case loop's sweep runs (forced assignment, reminders, overdue).
+SWEEP_SECONDS = 60.0
+
+
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
+        self._now = now
         self.engine: AsyncEngine = create_engine(settings.db_url)
         self.bus = InProcessBus()
         self.tickets = TicketService(session_factory(self.engine), self.bus, settings.node_id)
@@ -107,8 +152,28 @@ class Runtime:
         self.ami_events: asyncio.Queue[AmiEvent] = asyncio.Queue(maxsize=100_000)
         self.ami = AmiConnection.from_settings(settings.ami, self.ami_events, self._on_ami_link)
         self.control = CallControl(self.ami)
+        # Exactly one scheduler per node: every periodic job is added to this one.
+        self.scheduler = AsyncIOScheduler(timezone=self.tz)
+        calendar = working_calendar(settings, now())
+        self.departments = DepartmentService(sessions, now)
+        self.caseloop = CaseLoop(
+            sessions,
+            self.bus,
+            self.departments,
+            CaseClock(calendar, DeadlinePolicy.from_settings(settings.casework)),
+            GrabWindow.from_settings(calendar, settings.casework),
+            settings.casework,
+            now,
+        )
+        self.attachments = AttachmentStore(sessions, settings.data_dir / "attachments", now)
         self.callbacks = CallbackService(
-            sessions, settings.callbacks, self.tz, self.control, settings.node_id
+            sessions,
+            settings.callbacks,
+            self.tz,
+            self.control,
+            settings.node_id,
+            scheduler=self.scheduler,
+            on_reopened=self.caseloop.on_reopened,
         )
         self.agi = FastAgiServer(
             build_routes(
@@ -230,6 +295,10 @@ class Runtime:
     async def start(self) -> None:
         self._wire()
         await self.bus.start()
+        try:
+            await self.departments.load_if_empty(self.settings.catalogue_file)
+        except CaseworkError as exc:
+            raise SettingsError(f"casework.catalogue: {exc}") from exc
         await self.transcription.start()
         await self.live.start()
         await self.agents.start()
@@ -238,8 +307,23 @@ class Runtime:
         self._tracker_task = asyncio.create_task(self._dispatch_ami(), name="cti.dispatch")
         self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
         await self.callbacks.start()
+        self.scheduler.add_job(
+            self._sweep,
+            "interval",
+            seconds=SWEEP_SECONDS,
+            id="caseloop.sweep",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.start()
         self.reconcile.trigger()
         log.info("hotline node %s started", self.settings.node_id)
+
+    async def _sweep(self) -> None:
+        try:
+            await self.caseloop.sweep()
+        except CalendarGapError as exc:
+            log.error("case sweep: %s", exc)
 
     async def _connect_ami(self) -> None:
         """First login, retried until Asterisk answers; afterwards the connection itself
@@ -257,6 +341,8 @@ class Runtime:
             delay = min(delay * 2, self.settings.ami.reconnect_max_delay)
 
     async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         await self.callbacks.stop()
         await self.reconcile.stop()
         for task in (self._connect_task, self._rebuild_task, self._tracker_task):
@@ -281,13 +367,33 @@ class Runtime:
         reason: str | None,
         department: str | None,
         *,
-        actor: str,
+        who: Principal,
     ) -> Ticket:
-        """A workflow step; a reply or direct answer is owed a satisfaction callback."""
-        then = self.callbacks.schedule_for if to in CALLBACK_DUE_STATES else None
-        return await self.tickets.request_transition(
-            ticket_id, to, actor=actor, reason=reason, department=department, then=then
-        )
+        """A workflow step; a reply or direct answer is owed a satisfaction callback.
+        The case loop's steps (dispatch, accept, dispute, reply) go through it, so their
+        deadlines, scoping and review rules hold here too."""
+        loop = self.caseloop
+        S = TicketState
+        if who.role is Role.DEPARTMENT:
+            await loop.check_visible(ticket_id, who)
+        if to is S.DISPATCHED:
+            await loop.dispatch(ticket_id, who, mode="direct", lead=department, note=reason)
+        elif to is S.ACCEPTED:
+            await loop.accept(ticket_id, who, reason)
+        elif to is S.DISPUTED:
+            await loop.file_dispute(ticket_id, who, reason or "")
+        elif to is S.REPLIED:
+            await loop.reply(ticket_id, who, reason or "", then=self.callbacks.schedule_for)
+        else:
+            then = self.callbacks.schedule_for if to in CALLBACK_DUE_STATES else None
+            if to is S.REOPENED:
+                then = loop.on_reopened
+            await self.tickets.request_transition(
+                ticket_id, to, actor=who.actor, reason=reason, then=then
+            )
+        found = await self.tickets.get_ticket(ticket_id)
+        assert found is not None
+        return found
 
     async def health(self) -> dict[str, Any]:
         """For monitoring: "ok" while the app can serve; AMI down is reported, not fatal."""
@@ -299,7 +405,14 @@ class Runtime:
             "ami_connected": self.ami_connected,
             "fastagi": dataclasses.asdict(self.agi.stats),
             "reconcile": dataclasses.asdict(last) if (last := self.reconcile.last) else None,
+            "calendar": {"missing_years": self._calendar_gaps()},
         }
+
+    def _calendar_gaps(self) -> list[int]:
+        """Years within ``calendar_warn_days`` without working-day data (add them in time)."""
+        calendar = self.caseloop.clock.calendar
+        today = calendar.local(self._now()).date()
+        return calendar.missing_years(today, self.settings.casework.calendar_warn_days)
 
     async def _db_ok(self) -> bool:
         try:

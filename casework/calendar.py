@@ -162,6 +162,11 @@ class WorkingCalendar:
         """Start-up check: every year from ``today`` to ``days`` days later is covered."""
         self.check(range(today.year, (today + timedelta(days=days)).year + 1))
 
+    def missing_years(self, today: date, days: int) -> list[int]:
+        """The years from ``today`` to ``days`` days later that have no data (the warning)."""
+        span = range(today.year, (today + timedelta(days=days)).year + 1)
+        return [year for year in span if year not in self.covered_years]
+
     def _gap(self, year: int) -> CalendarGapError:
         listed = self._overrides.get(year)
         if self._source is None:

@@ -268,3 +268,95 @@ class KeywordAlert(Event):
     offset: float  # seconds from the start of the live stream
     # The one-key action: POST this path with {"target": centre, "mode": "attended"}.
     transfer_path: str | None
+
+
+# --- the case loop (接诉即办): app.cases.loop publishes these after its commit ----------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseEvent(Event):
+    """Root of the case loop's events: the ticket and the department it concerns (None: the
+    ticket is in the grab pool, or back in the dispatch queue)."""
+
+    name: ClassVar[str] = "case"
+    ticket_id: int
+    department: str | None
+    actor: str = "system"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketDispatched(CaseEvent):
+    """派单: sent to a department (direct) or published to the grab pool (grab)."""
+
+    name: ClassVar[str] = "ticket.dispatched"
+    mode: str  # direct | grab
+    assisting: tuple[str, ...] = ()
+    eligible: tuple[str, ...] = ()  # grab: who may claim it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketClaimed(CaseEvent):
+    """抢单: the first claim won."""
+
+    name: ClassVar[str] = "ticket.claimed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketForceAssigned(CaseEvent):
+    """指定派发: nobody claimed it in the window; the catalogue's lead department has it."""
+
+    name: ClassVar[str] = "ticket.force_assigned"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadlineWarning(CaseEvent):
+    """督办 reminder: the configured share of the reply time is used."""
+
+    name: ClassVar[str] = "ticket.deadline_warning"
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketOverdue(CaseEvent):
+    """超期: the reply deadline passed without a reply."""
+
+    name: ClassVar[str] = "ticket.overdue"
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisputeFiled(CaseEvent):
+    name: ClassVar[str] = "dispute.filed"
+    dispute_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisputeDecided(CaseEvent):
+    """A review step: approved, confirmed (the ticket left the department) or rejected."""
+
+    name: ClassVar[str] = "dispute.decided"
+    dispute_id: int
+    status: str
+    new_department: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtensionRequested(CaseEvent):
+    name: ClassVar[str] = "extension.requested"
+    extension_id: int
+    days: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtensionDecided(CaseEvent):
+    name: ClassVar[str] = "extension.decided"
+    extension_id: int
+    approved: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketSupervised(CaseEvent):
+    """督办 by a supervisor: by phone, in writing or on site."""
+
+    name: ClassVar[str] = "ticket.supervised"
+    level: str

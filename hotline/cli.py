@@ -58,9 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     add = user_sub.add_parser("add", help="create a user; prints a generated password once")
     add.add_argument("username")
     add.add_argument(
-        "--role", required=True, choices=["agent", "supervisor", "department", "admin"]
+        "--role",
+        required=True,
+        choices=["agent", "dispatcher", "supervisor", "department", "admin"],
     )
     add.add_argument("--agent", help="the agent's extension (role agent), e.g. 1001")
+    add.add_argument("--department", help="the department's code (role department), e.g. hedong")
     add.add_argument("--name", default="", help="display name")
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin instead"
@@ -69,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("username")
     pw.add_argument("--password-stdin", action="store_true")
     user_sub.add_parser("list")
+    dispatch = sub.add_parser("dispatch", help="departments and the dispatch catalogue")
+    dispatch_sub = dispatch.add_subparsers(dest="action", required=True)
+    load = dispatch_sub.add_parser("load", help="upsert a dispatch file into the database")
+    load.add_argument("file", type=Path, nargs="?", help="default: [casework] catalogue")
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="action", required=True)
     db_sub.add_parser("migrate", help="apply Alembic migrations up to head")
@@ -142,6 +149,11 @@ def run(argv: list[str]) -> int:
         from hotline.users import run_user_command
 
         return run_user_command(load_settings(config), args)
+    elif args.cmd == "dispatch":
+        from hotline.dispatch import load_catalogue
+
+        settings = load_settings(config)
+        print(load_catalogue(settings, args.file or settings.catalogue_file))
     elif args.cmd == "db":
         settings = load_settings(config)
         from app.migrate import upgrade

@@ -27,6 +27,7 @@ from app.migrate import upgrade
 from core.settings import Settings, load_settings, read_config_file
 from hotline.asterisk_config import REPO_CONF, Instance, ensure_agent_secrets
 from hotline.asterisk_ctl import AsteriskControl, _alive
+from hotline.dispatch import ensure_catalogue
 from hotline.errors import SetupError
 from hotline.plan import ensure_plan, load_plan
 from hotline.prompts import render_prompts
@@ -80,6 +81,8 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
         )
     if ensure_plan(settings):
         print(f"number plan {settings.number_plan_file} (from numberplan.example.toml: edit it)")
+    if ensure_catalogue(settings):
+        print(f"dispatch catalogue {settings.catalogue_file} (from dispatch.example.toml: edit it)")
     _prompts(settings, ctl)
     upgrade(settings.db_url)
     print(f"database ready: {settings.db_url}")

@@ -11,6 +11,7 @@ import asyncio
 import sys
 
 from app.auth.service import AuthError, Role, UserService, generate_password
+from app.departments.service import DepartmentService
 from app.migrate import upgrade
 from core.db import create_engine, session_factory
 from core.settings import Settings
@@ -29,19 +30,26 @@ async def _run(settings: Settings, args: argparse.Namespace) -> str:
     try:
         if args.action == "list":
             return "\\n".join(
-                f"{u.username}\\t{u.role}\\t{u.agent_id or '-'}\\t{u.display_name}"
+                f"{u.username}\\t{u.role}\\t{u.agent_id or u.department_code or '-'}"
+                f"\\t{u.display_name}"
                 for u in await users.list_users()
             )
         password, generated = _password(args.password_stdin)
         if args.action == "add":
             if args.agent and args.agent not in settings.agents:
                 raise SetupError(f"agent {args.agent} is not in this node's agents list")
+            department = getattr(args, "department", None)
+            if department:
+                # Right after install the app has not loaded the catalogue yet: do it here.
+                departments = DepartmentService(session_factory(engine))
+                await departments.load_if_empty(settings.catalogue_file)
             await users.create_user(
                 args.username,
                 password,
                 Role(args.role),
                 agent_id=args.agent,
                 display_name=args.name,
+                department=department,
             )
             done = f"user {args.username} ({args.role}) created"
         else:

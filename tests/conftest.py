@@ -22,6 +22,9 @@ from core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PLAN = REPO / "numberplan.example.toml"
+EXAMPLE_CATALOGUE = REPO / "dispatch.example.toml"
+# chinesecalendar 1.11 stops at 2026; start-up checks the coming month, so tests bring a year.
+TEST_CALENDAR = REPO / "tests" / "unit" / "data" / "casework" / "calendar-2027.toml"
 TEST_SECRET = "test-secret-0123456789abcdefghij"
 TEST_TOKEN = "test-token-0123456789abcdefghijkl"
 
@@ -41,6 +44,7 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
         "agi": {"port": free_port()},
         "number_plan": EXAMPLE_PLAN,
         "asterisk": {"root": tmp / "root", "instance": "unit"},
+        "casework": {"catalogue": EXAMPLE_CATALOGUE, "calendar_overrides": TEST_CALENDAR},
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

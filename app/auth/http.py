@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from app.auth.service import AuthError, Role
+from app.auth.service import AuthError, Principal, Role
 from app.edge import (
     ADMINS,
     AgentId,
@@ -36,6 +36,10 @@ class UserOut(BaseModel):
     role: Role
     agent_id: str | None
     display_name: str = ""
+    # A department user's department (its portal shows that one and those below it).
+    department: str | None = Field(
+        default=None, validation_alias=AliasChoices("department", "department_code")
+    )
 
 
 class LoginOut(BaseModel):
@@ -50,6 +54,7 @@ class UserIn(BaseModel):
     role: Role
     agent_id: AgentId | None = None
     display_name: str = Field(default="", max_length=64)
+    department: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 @sign_in.post("/login", response_model=LoginOut)
@@ -62,7 +67,7 @@ async def login(body: LoginIn, rt: RuntimeDep) -> Any:
     return LoginOut(
         token=token,
         expires_at=expires,
-        user=UserOut(username=who.username, role=who.role, agent_id=who.agent_id),
+        user=_user_out(who),
     )
 
 
@@ -77,7 +82,13 @@ async def logout(
 
 @router.get("/me", response_model=UserOut)
 async def me(who: CurrentUser) -> Any:
-    return UserOut(username=who.username, role=who.role, agent_id=who.agent_id)
+    return _user_out(who)
+
+
+def _user_out(who: Principal) -> UserOut:
+    return UserOut(
+        username=who.username, role=who.role, agent_id=who.agent_id, department=who.department
+    )
 
 
 @router.get("/users", response_model=list[UserOut], dependencies=[ADMINS])
@@ -96,6 +107,7 @@ async def create_user(body: UserIn, rt: RuntimeDep) -> Any:
             body.role,
             agent_id=body.agent_id,
             display_name=body.display_name,
+            department=body.department,
         )
     except AuthError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cases.service import as_utc
-from app.models import Agent, User, UserSession
+from app.models import Agent, Department, User, UserSession
 from core.events import utcnow
 
 MIN_PASSWORD_LENGTH = 10
@@ -32,8 +32,9 @@ SERVICE_USER = "service"
 
 class Role(enum.StrEnum):
     AGENT = "agent"  # 话务员: own state, own calls, tickets it takes
-    SUPERVISOR = "supervisor"  # 班长: wallboard, every agent, reports
-    DEPARTMENT = "department"  # 承办单位: reads tickets (dispatch comes with the workflow)
+    SUPERVISOR = "supervisor"  # 班长: wallboard, every agent, reports, 督办, extensions
+    DISPATCHER = "dispatcher"  # 转办岗/派单员: dispatches registered tickets, reviews disputes
+    DEPARTMENT = "department"  # 承办单位: its department's tickets and those below it
     ADMIN = "admin"  # users, everything
 
 
@@ -49,6 +50,7 @@ class Principal:
     role: Role
     agent_id: str | None = None
     user_id: int | None = None
+    department: str | None = None  # a department user's department code
 
     @property
     def actor(self) -> str:
@@ -112,21 +114,32 @@ class UserService:
         *,
         agent_id: str | None = None,
         display_name: str = "",
+        department: str | None = None,
     ) -> User:
         if role is Role.AGENT and not agent_id:
             raise AuthError("an agent user needs its extension (agent_id)")
         if role is not Role.AGENT and agent_id:
             raise AuthError("only agent users have an extension")
+        if role is Role.DEPARTMENT and not department:
+            raise AuthError("a department user needs its department (department code)")
+        if role is not Role.DEPARTMENT and department:
+            raise AuthError("only department users are bound to a department")
         user = User(
             username=username,
             display_name=display_name or username,
             password_hash=hash_password(password),
             role=role.value,
             agent_id=agent_id,
+            department_code=department,
             active=True,
         )
         try:
             async with self._sessions.begin() as session:
+                if department and await session.get(Department, department) is None:
+                    raise AuthError(
+                        f"no department {department!r}: load the dispatch catalogue first "
+                        "(hotline dispatch load FILE) or pick a code from GET /api/departments"
+                    )
                 if agent_id and await session.get(Agent, agent_id) is None:
                     session.add(Agent(id=agent_id, name=display_name or username))
                 session.add(user)
@@ -193,5 +206,9 @@ class UserService:
 
 def _principal(user: User) -> Principal:
     return Principal(
-        username=user.username, role=Role(user.role), agent_id=user.agent_id, user_id=user.id
+        username=user.username,
+        role=Role(user.role),
+        agent_id=user.agent_id,
+        user_id=user.id,
+        department=user.department_code,
     )

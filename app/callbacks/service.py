@@ -22,7 +22,7 @@ import contextlib
 import logging
 import zoneinfo
 from asyncio import FIRST_COMPLETED
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -91,8 +91,14 @@ class CallbackService:
         dialler: Dialler,
         node_id: str,
         clock: Callable[[], datetime] = utcnow,
+        scheduler: AsyncIOScheduler | None = None,
+        on_reopened: Callable[[AsyncSession, Ticket], Awaitable[object]] | None = None,
     ) -> None:
         self._sessions = sessions
+        # The node's one scheduler (the runtime owns it); a service built alone owns its own.
+        self._shared_scheduler = scheduler
+        # Restarts the reply clock (app.cases.loop) in the transaction that reopens a ticket.
+        self._on_reopened = on_reopened
         self._settings = settings
         self._tz = tz
         self._dialler = dialler
@@ -118,7 +124,7 @@ class CallbackService:
         if not self._settings.enabled:
             log.info("satisfaction callbacks are disabled: callbacks are scheduled, not dialled")
             return
-        self._scheduler = AsyncIOScheduler(timezone=self._tz)
+        self._scheduler = self._shared_scheduler or AsyncIOScheduler(timezone=self._tz)
         self._scheduler.add_job(
             self.dispatch,
             "interval",
@@ -128,12 +134,17 @@ class CallbackService:
             coalesce=True,
             next_run_time=datetime.now(self._tz),
         )
-        self._scheduler.start()
+        if self._shared_scheduler is None:
+            self._scheduler.start()
 
     async def stop(self) -> None:
         self._stopping = True
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            if self._shared_scheduler is None:
+                self._scheduler.shutdown(wait=False)
+            else:
+                with contextlib.suppress(Exception):
+                    self._scheduler.remove_job("callbacks.dispatch")
             self._scheduler = None
         async with self._dispatching:
             pass
@@ -463,6 +474,8 @@ class CallbackService:
                     if answers.comment_file:
                         reason += f"，留言 {answers.comment_file}"
                     transition(session, ticket, TicketState.REOPENED, actor=ACTOR, reason=reason)
+                    if self._on_reopened is not None:
+                        await self._on_reopened(session, ticket)
                 else:
                     transition(session, ticket, TicketState.CLOSED, actor=ACTOR, reason=reason)
         finally:

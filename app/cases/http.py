@@ -1,27 +1,39 @@
 """Routes of tickets (工单): read one with its calls, transcripts and callbacks; the handling
-workflow's moves; the desk's save and register."""
+workflow's moves; the desk's save and register; the case loop (dispatch, the department
+portal, disputes, extensions, supervision, attachments)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.service import Role
 from app.callbacks.http import CallbackOut
 from app.calls.http import CallOut, TransferOut
+from app.cases.attachments import MAX_BYTES
 from app.cases.edits import TicketEdit, TicketEditError
+from app.cases.loop import VIEWS, CaseRefused
+from app.departments.service import CatalogueProblem
 from app.edge import (
+    DEPARTMENTS,
+    DISPATCHERS,
     READERS,
+    SUPERVISORS,
     CurrentUser,
     RowId,
     RuntimeDep,
     allow,
     authenticated,
 )
+from app.runtime import Runtime
 from app.speech.http import LiveAlertOut, TranscriptOut
+from casework import CalendarGapError, DisputeRefused, ExtensionRefused
 from casework.lifecycle import InvalidTransition, TicketState
 
 router = APIRouter(prefix="/api", dependencies=[Depends(authenticated)])
@@ -33,6 +45,66 @@ class TransitionOut(BaseModel):
     to_state: TicketState
     actor: str
     reason: str | None
+    at: datetime
+
+
+class ReplyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    text: str
+    department: str | None
+    by: str
+    at: datetime
+    round: int
+
+
+class AttachmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    uploaded_by: str
+    at: datetime
+
+
+class DisputeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    ticket_id: int
+    department: str
+    reason: str
+    filed_by: str
+    filed_at: datetime
+    status: str
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    note: str | None
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+    new_department: str | None
+
+
+class ExtensionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    ticket_id: int
+    days: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str | None
+
+
+class SupervisionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    level: str | None
+    note: str | None
+    by: str
     at: datetime
 
 
@@ -56,6 +128,26 @@ class TicketOut(BaseModel):
     transcripts: list[TranscriptOut] = []
     alerts: list[LiveAlertOut] = []  # heard live, while the call was up
     callbacks: list[CallbackOut] = []
+    # The case loop
+    address: str | None = None
+    assisting: list[str] = []
+    urgency: str | None = None
+    dispatch_mode: str | None = None
+    published_at: datetime | None = None
+    grab_until: datetime | None = None
+    claimed_at: datetime | None = None
+    forced: bool = False
+    supervised: bool = False
+    sign_due_at: datetime | None = None
+    reply_due_at: datetime | None = None
+    sla_status: str | None = None
+    seconds_left: int | None = None
+    phone_confirmed_at: datetime | None = None
+    replies: list[ReplyOut] = []
+    attachments: list[AttachmentOut] = []
+    disputes: list[DisputeOut] = []
+    extensions: list[ExtensionOut] = []
+    supervisions: list[SupervisionOut] = []
 
 
 class TransitionIn(BaseModel):
@@ -76,12 +168,34 @@ class TicketPatchIn(BaseModel):
     register_ticket: bool = False
 
 
+@contextmanager
+def refusals() -> Iterator[None]:
+    """The case loop's and the lifecycle's refusals as 4xx answers that name the problem."""
+    try:
+        yield
+    except CaseRefused as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    except (CatalogueProblem, CalendarGapError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except (InvalidTransition, DisputeRefused, ExtensionRefused) as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+
+
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, dependencies=[READERS])
-async def get_ticket(ticket_id: RowId, rt: RuntimeDep) -> Any:
+async def get_ticket(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        await rt.caseloop.check_visible(ticket_id, who)
+    return await _ticket_out(ticket_id, rt)
+
+
+async def _ticket_out(ticket_id: int, rt: Runtime) -> TicketOut:
     ticket = await rt.tickets.get_ticket(ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} does not exist")
     out = TicketOut.model_validate(ticket)
+    out.seconds_left = rt.caseloop.seconds_left(ticket)
     out.transcripts = [
         TranscriptOut.model_validate(t) for t in await rt.transcription.for_ticket(ticket_id)
     ]
@@ -103,6 +217,7 @@ WORKFLOW_STEPS: dict[Role, frozenset[TicketState]] = {
         {TicketState.REGISTERED, TicketState.ANSWERED, TicketState.DISPATCHED, TicketState.MERGED}
     ),
     Role.DEPARTMENT: frozenset({TicketState.ACCEPTED, TicketState.DISPUTED, TicketState.REPLIED}),
+    Role.DISPATCHER: frozenset({TicketState.DISPATCHED}),
 }
 
 
@@ -120,13 +235,9 @@ async def move_ticket(
             status.HTTP_403_FORBIDDEN,
             f"the {who.role.value} role may not move a ticket to {body.to}",
         )
-    try:
-        await rt.move_ticket(ticket_id, body.to, body.reason, body.department, actor=who.actor)
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except InvalidTransition as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    return await get_ticket(ticket_id, rt)
+    with refusals():
+        await rt.move_ticket(ticket_id, body.to, body.reason, body.department, who=who)
+    return await _ticket_out(ticket_id, rt)
 
 
 @router.patch(
@@ -142,4 +253,285 @@ async def save_ticket(
         await rt.ticket_edits.save(ticket_id, TicketEdit(**body.model_dump()), who)
     except TicketEditError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
-    return TicketOut.model_validate(await rt.tickets.get_ticket(ticket_id))
+    return await _ticket_out(ticket_id, rt)
+
+
+# --- the case loop ---------------------------------------------------------------------------
+
+DeptCode = Annotated[str, Field(min_length=1, max_length=64)]
+Note = Annotated[str | None, Field(default=None, max_length=2000)]
+
+
+class DispatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["direct", "grab"]
+    lead: DeptCode | None = None
+    assisting: list[DeptCode] = Field(default_factory=list, max_length=20)
+    eligible: list[DeptCode] = Field(default_factory=list, max_length=50)
+    note: Note = None
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note = None
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class DisputeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "reject"]
+    note: Note = None
+    new_department: DeptCode | None = None
+
+
+class ExtensionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(ge=1, le=365)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    approve: bool
+    note: Note = None
+
+
+class SuperviseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: Literal["phone", "written", "onsite"]
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class SuggestionOut(BaseModel):
+    lead: str | None
+    assisting: list[str]
+
+
+class QueueRowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    category: str | None
+    summary: str | None
+    address: str | None
+    urgency: str | None
+    created_at: datetime
+    suggestion: SuggestionOut | None = None
+
+
+class PortalRowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    category: str | None
+    summary: str | None
+    address: str | None
+    urgency: str | None
+    state: TicketState
+    department: str | None
+    dispatch_mode: str | None
+    grab_until: datetime | None
+    sign_due_at: datetime | None
+    reply_due_at: datetime | None
+    seconds_left: int | None = None
+    sla_status: str | None
+    forced: bool
+    supervised: bool
+    created_at: datetime
+
+
+class ReviewsOut(BaseModel):
+    disputes: list[DisputeOut]
+    extensions: list[ExtensionOut]
+
+
+class SummaryOut(BaseModel):
+    overdue: int
+    warning: int
+    forced_today: int
+    disputes_pending: int
+    extensions_pending: int
+
+
+@router.get("/dispatch/queue", response_model=list[QueueRowOut], dependencies=[DISPATCHERS])
+async def dispatch_queue(rt: RuntimeDep, limit: int = Query(default=100, ge=1, le=500)) -> Any:
+    """Registered tickets waiting for dispatch, oldest first, with the catalogue's proposal."""
+    rows = []
+    for ticket in await rt.caseloop.dispatch_queue(limit):
+        row = QueueRowOut.model_validate(ticket)
+        row.suggestion = SuggestionOut(**await rt.departments.suggest(ticket.category, None))
+        rows.append(row)
+    return rows
+
+
+@router.get("/dispatch/reviews", response_model=ReviewsOut, dependencies=[DISPATCHERS])
+async def reviews(rt: RuntimeDep) -> Any:
+    """Disputes and extensions waiting for a reviewer."""
+    disputes, extensions = await rt.caseloop.pending_reviews()
+    return ReviewsOut(
+        disputes=[DisputeOut.model_validate(d) for d in disputes],
+        extensions=[ExtensionOut.model_validate(e) for e in extensions],
+    )
+
+
+@router.post("/tickets/{ticket_id}/dispatch", response_model=TicketOut, dependencies=[DISPATCHERS])
+async def dispatch(ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        await rt.caseloop.dispatch(
+            ticket_id,
+            who,
+            mode=body.mode,
+            lead=body.lead,
+            assisting=body.assisting,
+            eligible=body.eligible,
+            note=body.note,
+        )
+    return await _ticket_out(ticket_id, rt)
+
+
+@router.post(
+    "/tickets/{ticket_id}/confirmations",
+    response_model=TicketOut,
+    dependencies=[allow(Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR)],
+)
+async def confirm_by_phone(ticket_id: RowId, body: NoteIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        await rt.caseloop.confirm_phone(ticket_id, who, body.note)
+    return await _ticket_out(ticket_id, rt)
+
+
+@router.get("/portal/tickets", response_model=list[PortalRowOut], dependencies=[DEPARTMENTS])
+async def portal(
+    rt: RuntimeDep,
+    who: CurrentUser,
+    view: str = Query(default="in_progress", pattern="^(" + "|".join(VIEWS) + ")$"),
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0, le=1_000_000),
+) -> Any:
+    rows = []
+    for ticket in await rt.caseloop.portal(who, view, limit=limit, offset=offset):
+        row = PortalRowOut.model_validate(ticket)
+        row.seconds_left = rt.caseloop.seconds_left(ticket)
+        rows.append(row)
+    return rows
+
+
+@router.post("/tickets/{ticket_id}/claim", response_model=TicketOut, dependencies=[DEPARTMENTS])
+async def claim(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        await rt.caseloop.claim(ticket_id, who)
+    return await _ticket_out(ticket_id, rt)
+
+
+@router.post("/tickets/{ticket_id}/accept", response_model=TicketOut, dependencies=[DEPARTMENTS])
+async def accept(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        await rt.caseloop.accept(ticket_id, who)
+    return await _ticket_out(ticket_id, rt)
+
+
+@router.post("/tickets/{ticket_id}/reply", response_model=TicketOut, dependencies=[DEPARTMENTS])
+async def reply(ticket_id: RowId, body: ReplyIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        await rt.caseloop.reply(ticket_id, who, body.text, then=rt.callbacks.schedule_for)
+    return await _ticket_out(ticket_id, rt)
+
+
+@router.post(
+    "/tickets/{ticket_id}/attachments",
+    response_model=AttachmentOut,
+    status_code=201,
+    dependencies=[DEPARTMENTS],
+)
+async def attach(ticket_id: RowId, file: UploadFile, rt: RuntimeDep, who: CurrentUser) -> Any:
+    data = await file.read(MAX_BYTES + 1)
+    with refusals():
+        ticket = await rt.caseloop.held_ticket(ticket_id, who)
+        return await rt.attachments.add(ticket, file.filename or "file", data, who.actor)
+
+
+@router.get("/attachments/{attachment_id}", dependencies=[READERS])
+async def attachment(attachment_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        row, path = await rt.attachments.get(attachment_id)
+        await rt.caseloop.check_visible(row.ticket_id, who)
+    return FileResponse(path, media_type=row.content_type, filename=row.filename)
+
+
+@router.post(
+    "/tickets/{ticket_id}/disputes",
+    response_model=DisputeOut,
+    status_code=201,
+    dependencies=[DEPARTMENTS],
+)
+async def file_dispute(ticket_id: RowId, body: DisputeIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        return await rt.caseloop.file_dispute(ticket_id, who, body.reason)
+
+
+@router.post("/disputes/{dispute_id}/review", response_model=DisputeOut, dependencies=[DISPATCHERS])
+async def review_dispute(
+    dispute_id: RowId, body: ReviewIn, rt: RuntimeDep, who: CurrentUser
+) -> Any:
+    with refusals():
+        return await rt.caseloop.review_dispute(
+            dispute_id,
+            who,
+            approve=body.decision == "approve",
+            note=body.note,
+            new_department=body.new_department,
+        )
+
+
+@router.post(
+    "/disputes/{dispute_id}/confirm", response_model=DisputeOut, dependencies=[DISPATCHERS]
+)
+async def confirm_dispute(dispute_id: RowId, body: NoteIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        return await rt.caseloop.confirm_dispute(dispute_id, who, body.note)
+
+
+@router.post(
+    "/tickets/{ticket_id}/extensions",
+    response_model=ExtensionOut,
+    status_code=201,
+    dependencies=[DEPARTMENTS],
+)
+async def request_extension(
+    ticket_id: RowId, body: ExtensionIn, rt: RuntimeDep, who: CurrentUser
+) -> Any:
+    with refusals():
+        return await rt.caseloop.request_extension(ticket_id, who, body.days, body.reason)
+
+
+@router.post(
+    "/extensions/{extension_id}/decide", response_model=ExtensionOut, dependencies=[SUPERVISORS]
+)
+async def decide_extension(
+    extension_id: RowId, body: DecideIn, rt: RuntimeDep, who: CurrentUser
+) -> Any:
+    with refusals():
+        return await rt.caseloop.decide_extension(
+            extension_id, who, approve=body.approve, note=body.note
+        )
+
+
+@router.post(
+    "/tickets/{ticket_id}/supervisions", response_model=TicketOut, dependencies=[SUPERVISORS]
+)
+async def supervise(ticket_id: RowId, body: SuperviseIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+    with refusals():
+        await rt.caseloop.supervise(ticket_id, who, body.level, body.note)
+    return await _ticket_out(ticket_id, rt)
+
+
+@router.get("/supervision/summary", response_model=SummaryOut, dependencies=[SUPERVISORS])
+async def supervision_summary(rt: RuntimeDep) -> Any:
+    return await rt.caseloop.summary()

@@ -366,6 +366,11 @@ class TicketService:
                     selectinload(Ticket.transitions),
                     selectinload(Ticket.calls),
                     selectinload(Ticket.transfers),
+                    selectinload(Ticket.replies),
+                    selectinload(Ticket.attachments),
+                    selectinload(Ticket.disputes),
+                    selectinload(Ticket.extensions),
+                    selectinload(Ticket.supervisions),
                 ],
             )
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import TEST_CALENDAR
+
 HOTLINE = Path(sys.executable).with_name("hotline")
 TOOLS = (
     ("sipp", "sip-tester"),
@@ -147,7 +149,12 @@ port = {free_port()}
 [queue]
 wrapup_seconds = {wrapup_seconds}
 agent_ring_seconds = 10
-{extra}""")
+{extra}
+
+[casework]
+# chinesecalendar stops at 2026: the synthetic test year keeps start-up's horizon check happy.
+calendar_overrides = "{TEST_CALENDAR}"
+""")
     hotline(config, "install")
     hotline(config, "up", timeout=120)
     settings = tomllib.loads(config.read_text())

@@ -35,6 +35,8 @@ def _user(role: Role) -> dict[str, Any]:
     body: dict[str, Any] = {"username": f"fuzz-{role.value}", "password": PASSWORD, "role": role}
     if role is Role.AGENT:
         body["agent_id"] = "1001"
+    if role is Role.DEPARTMENT:
+        body["department"] = "hedong"  # a district of dispatch.example.toml, with streets below
     return body
 
 

@@ -89,7 +89,13 @@ def client(settings: Settings) -> Iterator[TestClient]:
             resp = c.post(
                 "/api/users",
                 headers=SERVICE_AUTH,
-                json={"username": name, "password": PW, "role": role, "agent_id": agent},
+                json={
+                    "username": name,
+                    "password": PW,
+                    "role": role,
+                    "agent_id": agent,
+                    "department": "jtj" if role == "department" else None,
+                },
             )
             assert resp.status_code == 201, resp.text
         yield c
@@ -111,6 +117,7 @@ def test_sign_in_and_out_over_http(client: TestClient) -> None:
         "role": "agent",
         "agent_id": "1001",
         "display_name": "",
+        "department": None,
     }
     assert client.post("/api/logout", headers=li).status_code == 204
     assert client.get("/api/me", headers=li).status_code == 401

@@ -29,8 +29,8 @@ def move(client: TestClient, ticket_id: int, **body: Any) -> Any:
 def test_the_handling_workflow_to_a_reply_schedules_the_callback(client: TestClient) -> None:
     ticket_id = draft(client, "w.1")
     assert move(client, ticket_id, to="registered").status_code == 200
-    dispatched = move(client, ticket_id, to="dispatched", department="市交通委").json()
-    assert (dispatched["state"], dispatched["department"]) == ("dispatched", "市交通委")
+    dispatched = move(client, ticket_id, to="dispatched", department="jtj").json()
+    assert (dispatched["state"], dispatched["department"]) == ("dispatched", "jtj")
     move(client, ticket_id, to="accepted")
     replied = move(client, ticket_id, to="replied", reason="已处理").json()
     assert replied["state"] == "replied"
@@ -81,10 +81,18 @@ def test_campaign_pause_and_resume_show_on_the_monitor(client: TestClient) -> No
     assert client.get("/api/callbacks/campaigns", headers=AUTH).json()[0]["paused"] is False
 
 
-def sign_in(client: TestClient, username: str, role: str, agent_id: str | None = None) -> dict:
+def sign_in(
+    client: TestClient,
+    username: str,
+    role: str,
+    agent_id: str | None = None,
+    department: str | None = None,
+) -> dict:
     body = {"username": username, "password": "workflow-e2e-pw", "role": role}
     if agent_id:
         body["agent_id"] = agent_id
+    if department:
+        body["department"] = department
     assert client.post("/api/users", json=body, headers=AUTH).status_code == 201
     login = {"username": username, "password": "workflow-e2e-pw"}
     token = client.post("/api/login", json=login).json()["token"]
@@ -93,12 +101,12 @@ def sign_in(client: TestClient, username: str, role: str, agent_id: str | None =
 
 def test_each_role_makes_only_its_own_workflow_steps(client: TestClient) -> None:
     agent = sign_in(client, "li", "agent", "1001")
-    dept = sign_in(client, "jtw", "department")
+    dept = sign_in(client, "jtw", "department", department="jtj")
     ticket_id = draft(client, "w.4")
     path = f"/api/tickets/{ticket_id}/transitions"
     assert client.post(path, json={"to": "registered"}, headers=dept).status_code == 403
     assert client.post(path, json={"to": "registered"}, headers=agent).status_code == 200
-    client.post(path, json={"to": "dispatched", "department": "市交通委"}, headers=agent)
+    client.post(path, json={"to": "dispatched", "department": "jtj"}, headers=agent)
     refused = client.post(path, json={"to": "accepted"}, headers=agent)
     assert refused.status_code == 403
     assert "agent role may not move a ticket to accepted" in refused.json()["detail"]

@@ -1,0 +1,97 @@
+"""Files a department attaches to a ticket (photos of the fixed street lamp, a PDF letter).
+
+Stored under ``<data_dir>/attachments/<ticket id>/`` with owner-only folders (0750) and files
+(0640), named by a random id (the citizen-facing name stays in the database). The type is
+decided from the content, not the name or the browser's claim; only the allowed types pass.
+Served only to who may see the ticket (``app.cases.loop`` decides that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.cases.loop import CaseRefused
+from app.models import Attachment, Ticket
+from core.events import utcnow
+
+MAX_BYTES = 10 * 1024 * 1024
+_ZIP_TYPES = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def sniff(data: bytes, filename: str) -> str | None:
+    """The content type the bytes really are, or None when not an allowed type."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    if data.startswith(b"PK\x03\x04"):
+        return _ZIP_TYPES.get(Path(filename).suffix.lower())
+    return None
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        os.fchmod(fd, 0o640)  # whatever the umask
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+class AttachmentStore:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        root: Path,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self.root = root
+        self._now = now
+
+    async def add(self, ticket: Ticket, filename: str, data: bytes, by: str) -> Attachment:
+        """Store the file for ``ticket`` (the caller checked the uploader may)."""
+        if len(data) > MAX_BYTES:
+            raise CaseRefused(f"{filename}: larger than {MAX_BYTES // (1024 * 1024)} MB", 413)
+        if not data:
+            raise CaseRefused(f"{filename}: the file is empty", 422)
+        content_type = sniff(data, filename)
+        if content_type is None:
+            raise CaseRefused(
+                f"{filename}: not an allowed file (JPEG, PNG, PDF, DOCX or XLSX, by content)",
+                415,
+            )
+        stored = f"{ticket.id}/{secrets.token_hex(16)}"
+        await asyncio.to_thread(_write, self.root / stored, data)
+        row = Attachment(
+            ticket_id=ticket.id,
+            filename=Path(filename).name[:200] or "file",
+            content_type=content_type,
+            size=len(data),
+            stored_as=stored,
+            uploaded_by=by,
+            at=self._now(),
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return row
+
+    async def get(self, attachment_id: int) -> tuple[Attachment, Path]:
+        async with self._sessions() as session:
+            row = await session.get(Attachment, attachment_id)
+        if row is None:
+            raise CaseRefused(f"attachment {attachment_id} does not exist", 404)
+        return row, self.root / row.stored_as

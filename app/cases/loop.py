@@ -1,0 +1,854 @@
+"""The case loop (接诉即办) after a ticket is registered: dispatch, grab, sign-for, reply,
+disputes, extensions and supervision, with every deadline from ``casework``.
+
+Call flow: a dispatcher sends a registered ticket to a department (direct, with the
+catalogue's suggestion) or publishes it to the grab pool for the catalogue's departments →
+the first claim wins (one conditional UPDATE decides it, on SQLite and PostgreSQL alike) →
+the department signs for it (签收; a claim or a forced assignment is one) and the reply clock
+starts → it replies (the satisfaction callback is scheduled in the same transaction), or asks
+for an extension (延期, a supervisor decides) or files a dispute (派单异议: two different
+reviewers before the ticket leaves). The one scheduler's ``sweep`` force-assigns unclaimed
+tickets after the window (指定派发, 督办) and marks reminders and overdue tickets once.
+
+Deadlines are stored on the ticket (``sign_due_at``, ``reply_due_at``, ``reminder_at``,
+``sla_status``) so lists and sweeps filter on columns. Timestamps are stored in UTC. Every
+request is one transaction; events are published after it commits. A department user sees its
+own department's tickets and those of the departments below it, nothing else (404).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth.service import Principal, Role
+from app.cases.service import as_utc, transition
+from app.departments.service import DepartmentService
+from app.models import Dispute, Extension, GrabOffer, Reply, Supervision, Ticket
+from casework import CaseClock, Deadline, GrabWindow, SlaStatus, Urgency, forced_assignment
+from casework.lifecycle import TicketState as S
+from core.bus import Bus
+from core.casework import CaseworkSettings
+from core.events import (
+    DeadlineWarning,
+    DisputeDecided,
+    DisputeFiled,
+    Event,
+    ExtensionDecided,
+    ExtensionRequested,
+    TicketClaimed,
+    TicketDispatched,
+    TicketForceAssigned,
+    TicketOverdue,
+    TicketSupervised,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system:caseloop"
+# States in which a department holds the ticket and its reply clock runs.
+HELD = (S.DISPATCHED, S.ACCEPTED, S.DISPUTED, S.REOPENED)
+OPEN_SLA = (SlaStatus.ON_TRACK.value, SlaStatus.WARNING.value)
+REVIEWERS = (Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
+VIEWS = ("pool", "to_sign", "in_progress", "overdue", "done")
+SWEEP_BATCH = 500
+
+Then = Callable[[AsyncSession, Ticket], Awaitable[object]]
+
+
+class CaseRefused(ValueError):
+    """A case-loop request that cannot be done; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _urgency(ticket: Ticket) -> Urgency:
+    return Urgency.URGENT if ticket.urgency == Urgency.URGENT.value else Urgency.NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    forced: int = 0
+    reminded: int = 0
+    overdue: int = 0
+
+
+class CaseLoop:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        departments: DepartmentService,
+        clock: CaseClock,
+        grab: GrabWindow,
+        settings: CaseworkSettings,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self.departments = departments
+        self.clock = clock
+        self.grab = grab
+        self._settings = settings
+        self._now = now
+
+    # --- who sees what ------------------------------------------------------------------------
+
+    async def scope_of(self, who: Principal) -> frozenset[str] | None:
+        """The departments whose tickets ``who`` sees; None: every ticket (not a department)."""
+        if who.role is not Role.DEPARTMENT:
+            return None
+        return await self.departments.scope(who.department)
+
+    async def _offered_to(
+        self, session: AsyncSession, ticket_id: int, scope: frozenset[str]
+    ) -> list[str]:
+        rows = await session.scalars(
+            select(GrabOffer.department).where(
+                GrabOffer.ticket_id == ticket_id, GrabOffer.department.in_(scope)
+            )
+        )
+        return list(rows.all())
+
+    async def _may_see(
+        self, session: AsyncSession, ticket: Ticket, scope: frozenset[str] | None
+    ) -> bool:
+        if scope is None:
+            return True
+        if ticket.department in scope or scope.intersection(ticket.assisting or ()):
+            return True
+        in_pool = ticket.state is S.DISPATCHED and ticket.department is None
+        return in_pool and bool(await self._offered_to(session, ticket.id, scope))
+
+    async def _ticket(
+        self, session: AsyncSession, ticket_id: int, who: Principal, *, lock: bool = True
+    ) -> Ticket:
+        ticket = await session.get(Ticket, ticket_id, with_for_update=lock)
+        if ticket is None or not await self._may_see(session, ticket, await self.scope_of(who)):
+            raise CaseRefused(f"ticket {ticket_id} does not exist", 404)
+        return ticket
+
+    async def check_visible(self, ticket_id: int, who: Principal) -> None:
+        """404 unless ``who`` may see the ticket."""
+        async with self._sessions() as session:
+            await self._ticket(session, ticket_id, who, lock=False)
+
+    async def held_ticket(self, ticket_id: int, who: Principal) -> Ticket:
+        """The ticket, if ``who``'s department holds it (to attach files to it)."""
+        async with self._sessions() as session:
+            return await self._owned(session, ticket_id, who)
+
+    async def _owned(self, session: AsyncSession, ticket_id: int, who: Principal) -> Ticket:
+        """The ticket, held by ``who``'s department (or ``who`` acts for every department)."""
+        ticket = await self._ticket(session, ticket_id, who)
+        scope = await self.scope_of(who)
+        if scope is not None and ticket.department not in scope:
+            raise CaseRefused(
+                f"ticket {ticket_id} is handled by {ticket.department or 'no department yet'}, "
+                "not by your department",
+                403,
+            )
+        return ticket
+
+    # --- deadlines ----------------------------------------------------------------------------
+
+    def _sign_due(self, ticket: Ticket, now: datetime) -> datetime:
+        return _utc(self.clock.sign_for_deadline(now, ticket.category, _urgency(ticket)).due)
+
+    def _set_reply_clock(self, ticket: Ticket, deadline: Deadline, now: datetime) -> None:
+        ticket.reply_started_at = _utc(deadline.start)
+        ticket.reply_due_at = _utc(deadline.due)
+        ticket.reminder_at = _utc(self.clock.reminder_at(deadline))
+        ticket.extended_days = deadline.extended_days
+        ticket.sla_status = self.clock.status(deadline, now).value
+
+    def _start_reply_clock(self, ticket: Ticket, now: datetime, *, reopened: bool = False) -> None:
+        if reopened:
+            deadline = self.clock.reopen_deadline(now, ticket.category, _urgency(ticket))
+        else:
+            deadline = self.clock.reply_deadline(now, ticket.category, _urgency(ticket))
+        self._set_reply_clock(ticket, deadline, now)
+
+    def _reply_deadline(self, ticket: Ticket) -> Deadline | None:
+        if ticket.reply_started_at is None or ticket.reply_due_at is None:
+            return None
+        rule = self.clock.reply_deadline(
+            as_utc(ticket.reply_started_at), ticket.category, _urgency(ticket)
+        )
+        return replace(rule, due=as_utc(ticket.reply_due_at), extended_days=ticket.extended_days)
+
+    @staticmethod
+    def _clear_clock(ticket: Ticket) -> None:
+        ticket.reply_started_at = ticket.reply_due_at = ticket.reminder_at = None
+        ticket.sla_status = None
+        ticket.extended_days = 0
+
+    async def on_reopened(self, session: AsyncSession, ticket: Ticket) -> None:
+        """重办 (the callback's unsatisfied answer, or by hand): a new reply deadline."""
+        self._start_reply_clock(ticket, self._now(), reopened=True)
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    async def confirm_phone(self, ticket_id: int, who: Principal, note: str | None) -> None:
+        """派单前电话确认: the citizen confirmed the request by phone (``phone_confirmed_at``;
+        who confirmed it goes to the log)."""
+        async with self._sessions.begin() as session:
+            ticket = await self._ticket(session, ticket_id, who)
+            ticket.phone_confirmed_at = self._now()
+            log.info("ticket %s: confirmed by phone by %s: %s", ticket_id, who.actor, note or "")
+
+    async def dispatch(
+        self,
+        ticket_id: int,
+        who: Principal,
+        *,
+        mode: str,
+        lead: str | None = None,
+        assisting: Sequence[str] = (),
+        eligible: Sequence[str] = (),
+        note: str | None = None,
+    ) -> None:
+        """Send a registered (or reopened) ticket to ``lead`` (direct) or to the grab pool."""
+        now = self._now()
+        async with self._sessions.begin() as session:
+            ticket = await self._ticket(session, ticket_id, who)
+            if ticket.state not in (S.REGISTERED, S.REOPENED):
+                raise CaseRefused(
+                    f"ticket {ticket_id} is {ticket.state.value}: only a registered or "
+                    "reopened ticket can be dispatched"
+                )
+            if self._settings.confirm_by_phone and ticket.phone_confirmed_at is None:
+                raise CaseRefused(
+                    f"ticket {ticket_id}: confirm the request with the citizen by phone "
+                    "before dispatch (派单前电话确认: POST /api/tickets/{id}/confirmations)"
+                )
+            self._clear_clock(ticket)
+            ticket.forced = False
+            ticket.claimed_at = None
+            ticket.dispatched_at = now
+            ticket.sign_due_at = self._sign_due(ticket, now)
+            await session.execute(delete(GrabOffer).where(GrabOffer.ticket_id == ticket.id))
+            if mode == "direct":
+                lead = lead or ticket.department  # a reopened ticket: the same department
+                if not lead:
+                    raise CaseRefused("a direct dispatch needs the lead department (lead)")
+                await self.departments.check_codes([lead, *assisting], "the dispatch")
+                ticket.department, ticket.assisting = lead, list(assisting)
+                ticket.dispatch_mode = "direct"
+                ticket.published_at = ticket.grab_until = None
+                offers: Sequence[str] = ()
+            else:
+                offers = list(dict.fromkeys(eligible or await self._eligible(ticket)))
+                if not offers:
+                    raise CaseRefused(
+                        f"no department may claim ticket {ticket_id}: the catalogue has no "
+                        f"entry for {ticket.category!r}; give the eligible departments",
+                        422,
+                    )
+                await self.departments.check_codes(offers, "the grab pool")
+                ticket.department, ticket.assisting = None, []
+                ticket.dispatch_mode = "grab"
+                ticket.published_at = now
+                ticket.grab_until = _utc(self.grab.end(now))
+                session.add_all(GrabOffer(ticket_id=ticket.id, department=d) for d in offers)
+            how = "直接派单" if mode == "direct" else "发布抢单"
+            reason = f"{how}: {note}" if note else how
+            transition(session, ticket, S.DISPATCHED, actor=who.actor, reason=reason)
+            event = TicketDispatched(
+                ticket_id=ticket.id,
+                department=ticket.department,
+                actor=who.actor,
+                mode=mode,
+                assisting=tuple(ticket.assisting),
+                eligible=tuple(offers),
+            )
+        self._bus.publish(event)
+
+    async def _eligible(self, ticket: Ticket) -> list[str]:
+        found = await self.departments.suggest(ticket.category, None)
+        return [found["lead"], *found["assisting"]] if found["lead"] else []
+
+    async def claim(self, ticket_id: int, who: Principal) -> None:
+        """抢单: the first claim wins. One conditional UPDATE decides the race on every
+        database; a loser reads why (claimed by whom, window over) and gets a 409."""
+        code = who.department
+        if who.role is not Role.DEPARTMENT or code is None:
+            raise CaseRefused("only a department user bound to a department may claim", 403)
+        now = self._now()
+        async with self._sessions.begin() as session:
+            offered = exists().where(GrabOffer.ticket_id == Ticket.id, GrabOffer.department == code)
+            won: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+                update(Ticket)
+                .where(
+                    Ticket.id == ticket_id,
+                    Ticket.state == S.DISPATCHED,
+                    Ticket.dispatch_mode == "grab",
+                    Ticket.department.is_(None),
+                    Ticket.grab_until >= now,
+                    offered,
+                )
+                .values(department=code, claimed_at=now, dispatched_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if won.rowcount != 1:
+                await self._why_not_claimed(session, ticket_id, who, now)
+            ticket = await session.get(Ticket, ticket_id, populate_existing=True)
+            assert ticket is not None
+            transition(session, ticket, S.ACCEPTED, actor=who.actor, reason="抢单")
+            self._start_reply_clock(ticket, now)
+        self._bus.publish(TicketClaimed(ticket_id=ticket_id, department=code, actor=who.actor))
+
+    async def _why_not_claimed(
+        self, session: AsyncSession, ticket_id: int, who: Principal, now: datetime
+    ) -> None:
+        ticket = await session.get(Ticket, ticket_id)
+        code = who.department or ""
+        if ticket is None or not await self._offered_to(session, ticket_id, frozenset({code})):
+            if ticket is not None and await self._may_see(
+                session, ticket, await self.scope_of(who)
+            ):
+                raise CaseRefused(f"ticket {ticket_id} is not offered to {code}", 403)
+            raise CaseRefused(f"ticket {ticket_id} does not exist", 404)
+        if ticket.department is not None:
+            raise CaseRefused(f"ticket {ticket_id} is already claimed by {ticket.department}")
+        if ticket.state is not S.DISPATCHED or ticket.dispatch_mode != "grab":
+            raise CaseRefused(f"ticket {ticket_id} is not in the grab pool")
+        end = self.clock.calendar.local(as_utc(ticket.grab_until or now))
+        raise CaseRefused(f"the grab window of ticket {ticket_id} ended at {end:%Y-%m-%d %H:%M}")
+
+    # --- the department's work -----------------------------------------------------------------
+
+    async def accept(self, ticket_id: int, who: Principal, reason: str | None = None) -> None:
+        """签收: the reply clock starts (a reopened ticket's clock already restarted)."""
+        now = self._now()
+        async with self._sessions.begin() as session:
+            ticket = await self._owned(session, ticket_id, who)
+            if ticket.state not in (S.DISPATCHED, S.REOPENED) or ticket.department is None:
+                raise CaseRefused(
+                    f"ticket {ticket_id} is {ticket.state.value}: only a ticket dispatched to "
+                    "a department, or reopened, can be signed for"
+                )
+            transition(session, ticket, S.ACCEPTED, actor=who.actor, reason=reason or "签收")
+            if ticket.reply_due_at is None:
+                self._start_reply_clock(ticket, now)
+
+    async def reply(
+        self, ticket_id: int, who: Principal, text: str, then: Then | None = None
+    ) -> None:
+        """答复: the answer is stored as this round's reply; the SLA is met or breached."""
+        now = self._now()
+        async with self._sessions.begin() as session:
+            ticket = await self._owned(session, ticket_id, who)
+            if ticket.state is not S.ACCEPTED:
+                raise CaseRefused(
+                    f"ticket {ticket_id} is {ticket.state.value}: only a ticket signed for "
+                    "(accepted) can be replied to"
+                )
+            rounds = await session.scalar(
+                select(func.count()).select_from(Reply).where(Reply.ticket_id == ticket.id)
+            )
+            session.add(
+                Reply(
+                    ticket_id=ticket.id,
+                    round=(rounds or 0) + 1,
+                    text=text,
+                    department=ticket.department,
+                    by=who.actor,
+                    at=now,
+                )
+            )
+            deadline = self._reply_deadline(ticket)
+            if deadline is not None:
+                ticket.sla_status = self.clock.status(deadline, now, done_at=now).value
+            transition(session, ticket, S.REPLIED, actor=who.actor, reason=text[:200] or None)
+            if then is not None:
+                await then(session, ticket)
+
+    # --- disputes (派单异议) -------------------------------------------------------------------
+
+    async def file_dispute(self, ticket_id: int, who: Principal, reason: str) -> Dispute:
+        now = self._now()
+        async with self._sessions.begin() as session:
+            ticket = await self._owned(session, ticket_id, who)
+            if ticket.state not in (S.DISPATCHED, S.ACCEPTED) or ticket.department is None:
+                raise CaseRefused(
+                    f"ticket {ticket_id} is {ticket.state.value}: only a ticket your "
+                    "department holds (dispatched or accepted) can be disputed"
+                )
+            since = as_utc(ticket.dispatched_at or ticket.created_at)
+            self.clock.check_dispute(since, now, reason)
+            dispute = Dispute(
+                ticket_id=ticket.id,
+                department=ticket.department,
+                reason=reason,
+                filed_by=who.actor,
+                filed_at=now,
+                status="pending",
+            )
+            session.add(dispute)
+            transition(
+                session, ticket, S.DISPUTED, actor=who.actor, reason=f"派单异议: {reason}"[:200]
+            )
+            await session.flush()
+            event = DisputeFiled(
+                ticket_id=ticket.id,
+                department=ticket.department,
+                actor=who.actor,
+                dispute_id=dispute.id,
+            )
+        self._bus.publish(event)
+        return dispute
+
+    async def _dispute(self, session: AsyncSession, dispute_id: int) -> tuple[Dispute, Ticket]:
+        dispute = await session.get(Dispute, dispute_id, with_for_update=True)
+        if dispute is None:
+            raise CaseRefused(f"dispute {dispute_id} does not exist", 404)
+        ticket = await session.get(Ticket, dispute.ticket_id, with_for_update=True)
+        assert ticket is not None
+        return dispute, ticket
+
+    async def review_dispute(
+        self,
+        dispute_id: int,
+        who: Principal,
+        *,
+        approve: bool,
+        note: str | None,
+        new_department: str | None = None,
+    ) -> Dispute:
+        """First review: approve (a second reviewer must confirm) or reject (the department
+        keeps the ticket and signs for it)."""
+        now = self._now()
+        events: list[Event] = []
+        async with self._sessions.begin() as session:
+            dispute, ticket = await self._dispute(session, dispute_id)
+            if dispute.status != "pending":
+                raise CaseRefused(f"dispute {dispute_id} is already {dispute.status}")
+            dispute.reviewed_by, dispute.reviewed_at, dispute.note = who.actor, now, note
+            if approve:
+                if new_department is not None:
+                    await self.departments.check_codes([new_department], "the review")
+                    if new_department == dispute.department:
+                        raise CaseRefused(
+                            f"the new department must differ from {dispute.department}", 422
+                        )
+                dispute.status, dispute.new_department = "approved", new_department
+            else:
+                dispute.status = "rejected"
+                why = f"异议驳回: {note}" if note else "异议驳回"
+                transition(session, ticket, S.ACCEPTED, actor=who.actor, reason=why[:200])
+                if ticket.reply_due_at is None:
+                    self._start_reply_clock(ticket, now)
+            events.append(
+                DisputeDecided(
+                    ticket_id=ticket.id,
+                    department=dispute.department,
+                    actor=who.actor,
+                    dispute_id=dispute.id,
+                    status=dispute.status,
+                    new_department=new_department,
+                )
+            )
+        self._publish(events)
+        return dispute
+
+    async def confirm_dispute(self, dispute_id: int, who: Principal, note: str | None) -> Dispute:
+        """Second review (复核) by a different person: only now the ticket leaves — to the new
+        department, or back to the dispatch queue (registered)."""
+        now = self._now()
+        async with self._sessions.begin() as session:
+            dispute, ticket = await self._dispute(session, dispute_id)
+            if dispute.status != "approved":
+                raise CaseRefused(
+                    f"dispute {dispute_id} is {dispute.status}: only an approved dispute "
+                    "can be confirmed"
+                )
+            if dispute.reviewed_by == who.actor:
+                raise CaseRefused(
+                    f"dispute {dispute_id} was approved by {who.actor}: a second, different "
+                    "reviewer must confirm it (双人复核)"
+                )
+            dispute.status = "confirmed"
+            dispute.confirmed_by, dispute.confirmed_at = who.actor, now
+            if note:
+                dispute.note = f"{dispute.note or ''}\n复核: {note}".strip()
+            self._clear_clock(ticket)
+            ticket.forced = False
+            ticket.claimed_at = ticket.published_at = ticket.grab_until = None
+            await session.execute(delete(GrabOffer).where(GrabOffer.ticket_id == ticket.id))
+            target = dispute.new_department
+            if target is not None:
+                ticket.department, ticket.assisting = target, []
+                ticket.dispatch_mode, ticket.dispatched_at = "direct", now
+                ticket.sign_due_at = self._sign_due(ticket, now)
+                why = f"异议复核通过，改派 {target}"
+                transition(session, ticket, S.DISPATCHED, actor=who.actor, reason=why)
+            else:
+                ticket.department, ticket.assisting, ticket.dispatch_mode = None, [], None
+                ticket.dispatched_at = ticket.sign_due_at = None
+                why = "异议复核通过，退回派单"
+                transition(session, ticket, S.REGISTERED, actor=who.actor, reason=why)
+            event = DisputeDecided(
+                ticket_id=ticket.id,
+                department=dispute.department,
+                actor=who.actor,
+                dispute_id=dispute.id,
+                status="confirmed",
+                new_department=target,
+            )
+        self._bus.publish(event)
+        return dispute
+
+    # --- extensions (延期) ---------------------------------------------------------------------
+
+    async def request_extension(
+        self, ticket_id: int, who: Principal, days: int, reason: str
+    ) -> Extension:
+        now = self._now()
+        async with self._sessions.begin() as session:
+            ticket = await self._owned(session, ticket_id, who)
+            deadline = self._reply_deadline(ticket)
+            if ticket.state not in HELD or deadline is None:
+                raise CaseRefused(
+                    f"ticket {ticket_id} is {ticket.state.value} and has no running reply "
+                    "deadline to extend"
+                )
+            pending = await session.scalar(
+                select(Extension.id).where(
+                    Extension.ticket_id == ticket.id, Extension.status == "pending"
+                )
+            )
+            if pending is not None:
+                raise CaseRefused(f"extension {pending} of ticket {ticket_id} is still pending")
+            self.clock.check_extension(deadline, days, now)
+            ext = Extension(
+                ticket_id=ticket.id,
+                department=ticket.department or "",
+                days=days,
+                reason=reason,
+                requested_by=who.actor,
+                requested_at=now,
+            )
+            session.add(ext)
+            await session.flush()
+            event = ExtensionRequested(
+                ticket_id=ticket.id,
+                department=ticket.department,
+                actor=who.actor,
+                extension_id=ext.id,
+                days=days,
+            )
+        self._bus.publish(event)
+        return ext
+
+    async def decide_extension(
+        self, extension_id: int, who: Principal, *, approve: bool, note: str | None
+    ) -> Extension:
+        """Approval moves ``reply_due_at`` by the days asked, judged at the request's time."""
+        now = self._now()
+        async with self._sessions.begin() as session:
+            ext = await session.get(Extension, extension_id, with_for_update=True)
+            if ext is None:
+                raise CaseRefused(f"extension {extension_id} does not exist", 404)
+            if ext.status != "pending":
+                raise CaseRefused(f"extension {extension_id} is already {ext.status}")
+            ticket = await session.get(Ticket, ext.ticket_id, with_for_update=True)
+            assert ticket is not None
+            ext.status = "approved" if approve else "refused"
+            ext.decided_by, ext.decided_at, ext.note = who.actor, now, note
+            deadline = self._reply_deadline(ticket)
+            if approve:
+                if deadline is None or ticket.state not in HELD:
+                    raise CaseRefused(f"ticket {ticket.id} has no running reply deadline")
+                extended = self.clock.extend(deadline, ext.days, as_utc(ext.requested_at))
+                self._set_reply_clock(ticket, extended, now)
+            event = ExtensionDecided(
+                ticket_id=ticket.id,
+                department=ticket.department,
+                actor=who.actor,
+                extension_id=ext.id,
+                approved=approve,
+            )
+        self._bus.publish(event)
+        return ext
+
+    # --- supervision (督办) --------------------------------------------------------------------
+
+    async def supervise(self, ticket_id: int, who: Principal, level: str, note: str) -> None:
+        async with self._sessions.begin() as session:
+            ticket = await self._ticket(session, ticket_id, who)
+            ticket.supervised = True
+            session.add(
+                Supervision(
+                    ticket_id=ticket.id,
+                    department=ticket.department,
+                    kind="manual",
+                    level=level,
+                    note=note,
+                    by=who.actor,
+                    at=self._now(),
+                )
+            )
+            event = TicketSupervised(
+                ticket_id=ticket.id, department=ticket.department, actor=who.actor, level=level
+            )
+        self._bus.publish(event)
+
+    # --- the sweep (one scheduler job) ---------------------------------------------------------
+
+    async def sweep(self) -> SweepResult:
+        """Force-assign unclaimed tickets after the window; mark reminders and overdue once."""
+        now = self._now()
+        forced = await self._force_assign(now)
+        reminded = await self._flag(
+            now,
+            and_(Ticket.sla_status == SlaStatus.ON_TRACK.value, Ticket.reminder_at <= now),
+            SlaStatus.WARNING,
+        )
+        overdue = await self._flag(
+            now,
+            and_(Ticket.sla_status.in_(OPEN_SLA), Ticket.reply_due_at < now),
+            SlaStatus.OVERDUE,
+        )
+        result = SweepResult(forced, reminded, overdue)
+        if forced or reminded or overdue:
+            log.info("case sweep: %s", result)
+        return result
+
+    async def _force_assign(self, now: datetime) -> int:
+        async with self._sessions() as session:
+            due = (
+                await session.scalars(
+                    select(Ticket.id)
+                    .where(
+                        Ticket.state == S.DISPATCHED,
+                        Ticket.grab_until < now,
+                        Ticket.department.is_(None),
+                        Ticket.dispatch_mode == "grab",
+                    )
+                    .order_by(Ticket.grab_until)
+                    .limit(SWEEP_BATCH)
+                )
+            ).all()
+        done = 0
+        for ticket_id in due:
+            try:
+                done += await self._force_one(ticket_id, now)
+            except Exception:
+                log.exception("forced assignment of ticket %s failed", ticket_id)
+        return done
+
+    async def _force_one(self, ticket_id: int, now: datetime) -> int:
+        async with self._sessions() as session:
+            ticket = await session.get(Ticket, ticket_id)
+            offers = (
+                await session.scalars(
+                    select(GrabOffer.department)
+                    .where(GrabOffer.ticket_id == ticket_id)
+                    .order_by(GrabOffer.id)
+                )
+            ).all()
+        if ticket is None:
+            return 0
+        found = forced_assignment(await self.departments.catalogue(), ticket.category or "")
+        lead = found.lead.code if found else (offers[0] if offers else None)
+        if lead is None:
+            log.warning("ticket %s: the grab window ended and no department is known", ticket_id)
+            return 0
+        assisting = [d.code for d in found.assists] if found else []
+        async with self._sessions.begin() as session:
+            won: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+                update(Ticket)
+                .where(
+                    Ticket.id == ticket_id,
+                    Ticket.state == S.DISPATCHED,
+                    Ticket.department.is_(None),
+                    Ticket.grab_until < now,
+                )
+                .values(department=lead, forced=True, supervised=True, dispatched_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if won.rowcount != 1:
+                return 0  # claimed at the last moment, or another node did it
+            ticket = await session.get(Ticket, ticket_id, populate_existing=True)
+            assert ticket is not None
+            ticket.assisting = assisting
+            ticket.sign_due_at = self._sign_due(ticket, now)
+            self._start_reply_clock(ticket, now)
+            session.add(
+                Supervision(
+                    ticket_id=ticket_id,
+                    department=lead,
+                    kind="forced",
+                    note="抢单超时未认领，指定派发",
+                    by=SYSTEM,
+                    at=now,
+                )
+            )
+        self._bus.publish(TicketForceAssigned(ticket_id=ticket_id, department=lead, actor=SYSTEM))
+        return 1
+
+    async def _flag(self, now: datetime, when: ColumnElement[bool], to: SlaStatus) -> int:
+        """Move matching held tickets to ``to`` once: the conditional UPDATE is the guard."""
+        held = and_(Ticket.state.in_(HELD), when)
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Ticket.id, Ticket.department, Ticket.reply_due_at)
+                    .where(held)
+                    .order_by(Ticket.reply_due_at)
+                    .limit(SWEEP_BATCH)
+                )
+            ).all()
+        kind = "reminder" if to is SlaStatus.WARNING else "overdue"
+        events: list[Event] = []
+        for ticket_id, department, due in rows:
+            async with self._sessions.begin() as session:
+                won: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+                    update(Ticket)
+                    .where(Ticket.id == ticket_id, held)
+                    .values(sla_status=to.value)
+                    .execution_options(synchronize_session=False)
+                )
+                if won.rowcount != 1:
+                    continue
+                note = "办理时限即将到期" if kind == "reminder" else "已超过办理时限"
+                session.add(
+                    Supervision(
+                        ticket_id=ticket_id,
+                        department=department,
+                        kind=kind,
+                        note=note,
+                        by=SYSTEM,
+                        at=now,
+                    )
+                )
+            cls = DeadlineWarning if kind == "reminder" else TicketOverdue
+            events.append(
+                cls(
+                    ticket_id=ticket_id, department=department, actor=SYSTEM, due=as_utc(due or now)
+                )
+            )
+        self._publish(events)
+        return len(events)
+
+    def _publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self._bus.publish(event)
+
+    # --- lists ---------------------------------------------------------------------------------
+
+    async def portal(
+        self, who: Principal, view: str, *, limit: int = 50, offset: int = 0
+    ) -> list[Ticket]:
+        """The department portal's tabs; supervisors and dispatchers see every department."""
+        scope = await self.scope_of(who)
+        now = self._now()
+        mine: ColumnElement[bool] = (
+            Ticket.department.in_(scope) if scope is not None else Ticket.department.isnot(None)
+        )
+        stmt = select(Ticket)
+        if view == "pool":
+            offered: ColumnElement[bool] = (
+                exists().where(GrabOffer.ticket_id == Ticket.id, GrabOffer.department.in_(scope))
+                if scope is not None
+                else Ticket.id.isnot(None)
+            )
+            stmt = stmt.where(
+                Ticket.state == S.DISPATCHED,
+                Ticket.department.is_(None),
+                Ticket.grab_until >= now,
+                offered,
+            ).order_by(Ticket.grab_until, Ticket.id)
+        elif view == "to_sign":
+            stmt = stmt.where(mine, Ticket.state.in_((S.DISPATCHED, S.REOPENED))).order_by(
+                Ticket.sign_due_at, Ticket.id
+            )
+        elif view in ("in_progress", "overdue"):
+            states = (S.ACCEPTED, S.DISPUTED, S.REOPENED, S.DISPATCHED)
+            cond = [mine, Ticket.state.in_(states)]
+            if view == "overdue":
+                cond.append(Ticket.sla_status == SlaStatus.OVERDUE.value)
+            else:
+                cond.append(Ticket.state != S.DISPATCHED)
+            # Overdue first, then least time left: both are the earliest reply deadline.
+            stmt = stmt.where(*cond).order_by(Ticket.reply_due_at, Ticket.id)
+        else:
+            done = (S.REPLIED, S.CALLBACK, S.CLOSED)
+            stmt = stmt.where(mine, Ticket.state.in_(done)).order_by(
+                Ticket.updated_at.desc(), Ticket.id.desc()
+            )
+        async with self._sessions() as session:
+            return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+
+    async def dispatch_queue(self, limit: int = 100) -> list[Ticket]:
+        """Registered tickets waiting for a dispatcher, oldest first."""
+        async with self._sessions() as session:
+            stmt = (
+                select(Ticket)
+                .where(Ticket.state == S.REGISTERED)
+                .order_by(Ticket.created_at, Ticket.id)
+                .limit(limit)
+            )
+            return list((await session.scalars(stmt)).all())
+
+    async def summary(self) -> dict[str, int]:
+        """The supervisors' wallboard counts."""
+        now = self._now()
+        start_of_day = self.clock.calendar.local(now).replace(hour=0, minute=0, second=0)
+        held = Ticket.state.in_(HELD)
+
+        async def count(session: AsyncSession, model: Any, *where: Any) -> int:
+            stmt = select(func.count()).select_from(model).where(*where)
+            return int(await session.scalar(stmt) or 0)
+
+        async with self._sessions() as session:
+            return {
+                "overdue": await count(session, Ticket, held, Ticket.sla_status == "overdue"),
+                "warning": await count(session, Ticket, held, Ticket.sla_status == "warning"),
+                "forced_today": await count(
+                    session,
+                    Supervision,
+                    Supervision.kind == "forced",
+                    Supervision.at >= _utc(start_of_day),
+                ),
+                "disputes_pending": await count(
+                    session, Dispute, or_(Dispute.status == "pending", Dispute.status == "approved")
+                ),
+                "extensions_pending": await count(
+                    session, Extension, Extension.status == "pending"
+                ),
+            }
+
+    async def pending_reviews(self) -> tuple[list[Dispute], list[Extension]]:
+        """Disputes and extensions waiting for a reviewer (the dispatch page)."""
+        async with self._sessions() as session:
+            disputes = await session.scalars(
+                select(Dispute)
+                .where(Dispute.status.in_(("pending", "approved")))
+                .order_by(Dispute.filed_at)
+            )
+            extensions = await session.scalars(
+                select(Extension).where(Extension.status == "pending").order_by(Extension.id)
+            )
+            return list(disputes.all()), list(extensions.all())
+
+    def seconds_left(self, ticket: Ticket) -> int | None:
+        """The reply clock: seconds to the deadline, negative when overdue."""
+        if ticket.reply_due_at is None or ticket.sla_status not in (*OPEN_SLA, "overdue"):
+            return None
+        return int((as_utc(ticket.reply_due_at) - self._now()).total_seconds())
