@@ -122,7 +122,7 @@ class Runtime:
             settings.agi.header_timeout,
         )
         self.tracker = CallTracker(self.bus, settings.node_id)
-        self.transfers = Transfers(sessions, self.control, self.plan)
+        self.transfers = Transfers(sessions, self.control, self.plan, self.hub.send)
         self.missed = MissedCalls(sessions)
         self.stats = NumberStats(sessions, self.plan, self.tz)
         model = _speech_model(settings)
