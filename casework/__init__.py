@@ -1,2 +1,81 @@
-"""Case rules of 接诉即办: the ticket lifecycle, working-day deadlines, the grab window and
-the dispatch catalogue. Pure functions and small classes; imports only ``core``."""
+"""The case loop's rules (接诉即办): working days, deadlines, the grab pool and the catalogue.
+
+Call flow: a dispatched ticket (已派单) is proposed a department by ``Catalogue.resolve`` (主办,
+协办) or published to the grab pool, whose ``GrabWindow`` says until when departments may
+claim it before ``forced_assignment`` (指定派发, 督办); ``CaseClock`` gives every deadline —
+sign-for (签收), reply (办理时限), reopen (重办), extension (延期), the 督办 reminder, the
+``SlaStatus`` and the dispute window (派单异议) — and asks the one ``WorkingCalendar``
+(chinesecalendar plus an override file, office hours) which days and hours count.
+
+This package does no I/O and reads no clock: the app reads the override and catalogue files
+and hands their text in, and passes every "now". It imports only the standard library,
+chinesecalendar, pydantic and core.
+"""
+
+from casework.calendar import (
+    LIBRARY_YEARS,
+    SHANGHAI,
+    WorkingCalendar,
+    YearDays,
+    parse_overrides,
+)
+from casework.catalogue import (
+    Assignment,
+    Catalogue,
+    CatalogueEntry,
+    Department,
+    DepartmentKind,
+    parse_catalogue,
+)
+from casework.deadlines import CaseClock, Deadline, DeadlineKind, DeadlinePolicy, SlaStatus
+from casework.errors import (
+    CalendarFileError,
+    CalendarGapError,
+    CaseworkError,
+    CatalogueError,
+    DisputeRefused,
+    ExtensionRefused,
+)
+from casework.grab import ForcedAssignment, GrabWindow, forced_assignment
+from core.casework import (
+    UTILITIES,
+    CaseworkSettings,
+    CategoryRule,
+    DeadlineRule,
+    OfficeSpan,
+    Urgency,
+)
+
+__all__ = [
+    "LIBRARY_YEARS",
+    "SHANGHAI",
+    "UTILITIES",
+    "Assignment",
+    "CalendarFileError",
+    "CalendarGapError",
+    "CaseClock",
+    "CaseworkError",
+    "CaseworkSettings",
+    "Catalogue",
+    "CatalogueEntry",
+    "CatalogueError",
+    "CategoryRule",
+    "Deadline",
+    "DeadlineKind",
+    "DeadlinePolicy",
+    "DeadlineRule",
+    "Department",
+    "DepartmentKind",
+    "DisputeRefused",
+    "ExtensionRefused",
+    "ForcedAssignment",
+    "GrabWindow",
+    "OfficeSpan",
+    "SlaStatus",
+    "Urgency",
+    "WorkingCalendar",
+    "YearDays",
+    "forced_assignment",
+    "parse_catalogue",
+    "parse_overrides",
+]

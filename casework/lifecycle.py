@@ -54,7 +54,9 @@ ALLOWED: dict[TicketState, frozenset[TicketState]] = {
     S.ANSWERED: frozenset({S.CLOSED, S.CALLBACK}),
     S.DISPATCHED: frozenset({S.ACCEPTED, S.DISPUTED}),
     S.ACCEPTED: frozenset({S.REPLIED, S.DISPUTED}),
-    S.DISPUTED: frozenset({S.DISPATCHED, S.ACCEPTED}),
+    # 派单异议: approved and confirmed by a second reviewer → re-dispatched, or back to the
+    # dispatch queue (registered); rejected → the department keeps it (accepted).
+    S.DISPUTED: frozenset({S.DISPATCHED, S.REGISTERED, S.ACCEPTED}),
     S.REPLIED: frozenset({S.CALLBACK, S.CLOSED}),
     S.CALLBACK: frozenset({S.CLOSED, S.REOPENED}),
     # 重办: back to the same department (accepted), or dispatched afresh (a direct answer).

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.campaigns import CallbackSettings
+from core.casework import CaseworkSettings
 from core.tomlfile import read_toml, validation_summary
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -237,6 +238,7 @@ class Settings(BaseSettings):
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     webrtc: WebRtcSettings = Field(default_factory=WebRtcSettings)
+    casework: CaseworkSettings = Field(default_factory=CaseworkSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -293,6 +295,11 @@ class Settings(BaseSettings):
     @property
     def number_plan_file(self) -> Path:
         return self.number_plan or self.data_dir / "numberplan.toml"
+
+    @property
+    def catalogue_file(self) -> Path:
+        """The dispatch catalogue (派单目录), from dispatch.example.toml at install."""
+        return self.casework.catalogue or self.data_dir / "dispatch.toml"
 
     @property
     def instance_dir(self) -> Path:
