@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
+import urllib.parse
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,7 +100,7 @@ async def test_a_call_goes_round_the_loop_desk_dispatch_portal_callback(
     loop_node: Node, speech: dict[str, Path], tmp_path: Path, browser: Browser
 ) -> None:
     node = loop_node
-    suggestion = api(node, f"/api/catalogue/suggest?category={CATEGORY}")
+    suggestion = api(node, f"/api/catalogue/suggest?category={urllib.parse.quote(CATEGORY)}")
     lead = suggestion["lead"]
     assert lead, f"the example catalogue has no lead for {CATEGORY}"
     ensure_user(node, "loop1001", PW, "agent", "1001")
