@@ -188,7 +188,7 @@ class Runtime:
             settings.agi.header_timeout,
         )
         self.tracker = CallTracker(self.bus, settings.node_id)
-        self.transfers = Transfers(sessions, self.control, self.plan)
+        self.transfers = Transfers(sessions, self.control, self.plan, self.hub.send)
         self.missed = MissedCalls(sessions)
         # Calls Asterisk took while the app was down, from its queue log (app/calls/reconcile.py).
         self.reconcile = Reconciler(

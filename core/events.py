@@ -163,6 +163,20 @@ class CentreJoined(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TransferAnswered(Event):
+    """The centre consulted in an attended transfer answered: only now may the agent complete
+    it (completing while it rings would leave the citizen alone with a ringing line). Sent to
+    the agent's desk as a ``transfer`` frame."""
+
+    name: ClassVar[str] = "transfer"
+    agent_id: str
+    transfer_id: int
+    call_id: str
+    target: str
+    state: str = "centre_answered"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AmiLinkChanged(Event):
     """The AMI link to an Asterisk node went up or down."""
 

@@ -7,14 +7,14 @@ hand-over on the ticket (``transfers`` rows: centre, agent, mode, times, outcome
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Call, Transfer
-from core.events import CentreJoined, utcnow
+from core.events import CentreJoined, Event, TransferAnswered, utcnow
 from cti import AmiError, CallControl
 from ivr.numberplan import NumberPlan
 
@@ -31,10 +31,12 @@ class Transfers:
         sessions: async_sessionmaker[AsyncSession],
         control: CallControl,
         plan: Callable[[], NumberPlan],
+        notify: Callable[[str, Event], Awaitable[None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._control = control
         self._plan = plan
+        self._notify = notify  # the agent hub's send: a frame to the agent's desk
 
     async def start(self, call_id: str, target: str, mode: Mode) -> Transfer:
         peer = next((p for p in self._plan().transfer_targets() if p.number == target), None)
@@ -81,17 +83,35 @@ class Transfers:
             return current
 
     async def on_centre_joined(self, event: CentreJoined) -> None:
-        """The centre of a three-way call answered and is in the citizen's bridge."""
+        """A centre answered and is in a bridge of our call: a three-way call's centre joined
+        the citizen (the hand-over is done); an attended transfer's centre answered the
+        consultation (the desk may now complete it)."""
         async with self._sessions.begin() as session:
             row = await session.scalar(
-                select(Transfer).where(
+                select(Transfer)
+                .where(
                     Transfer.call_id == event.call_id,
                     Transfer.target == event.target,
-                    Transfer.outcome == "joining",
+                    Transfer.outcome.in_(("joining", "consulting")),
                 )
+                .order_by(Transfer.id.desc())
             )
-            if row is not None:
+            if row is None:
+                return
+            if row.outcome == "joining":
                 row.outcome, row.ended_at = "completed", event.at
+                return
+            agent_id, transfer_id = row.agent_id, row.id
+        if agent_id and self._notify is not None:
+            await self._notify(
+                agent_id,
+                TransferAnswered(
+                    agent_id=agent_id,
+                    transfer_id=transfer_id,
+                    call_id=event.call_id,
+                    target=event.target,
+                ),
+            )
 
     async def finish(self, transfer_id: int, action: Literal["complete", "cancel"]) -> Transfer:
         async with self._sessions() as session:

@@ -1,5 +1,6 @@
-"""The pages: desk, wallboard, callback monitor. Each carries no data; it signs in and reads
-everything through the API. Their code and styles are served from ``app/static``."""
+"""The pages: desk, wallboard, callback monitor, department portal, dispatch. Each carries no
+data; it signs in and reads everything through the API. Their code and styles are served from
+``app/static``."""
 
 from __future__ import annotations
 
@@ -18,18 +19,17 @@ async def root() -> RedirectResponse:
     return RedirectResponse("/desk")
 
 
-@pages.get("/desk", include_in_schema=False)
-async def desk_page() -> FileResponse:
-    """The page carries no data: it signs in and reads everything through the API."""
-    return FileResponse(STATIC / "desk.html", media_type="text/html; charset=utf-8")
+def _page(path: str, file: str, doc: str) -> None:
+    async def serve() -> FileResponse:
+        return FileResponse(STATIC / file, media_type="text/html; charset=utf-8")
+
+    serve.__doc__ = doc
+    pages.add_api_route(path, serve, methods=["GET"], include_in_schema=False)
 
 
-@pages.get("/wallboard", include_in_schema=False)
-async def wallboard_page() -> FileResponse:
-    return FileResponse(STATIC / "wallboard.html", media_type="text/html; charset=utf-8")
-
-
-@pages.get("/callbacks", include_in_schema=False)
-async def callbacks_page() -> FileResponse:
-    """The satisfaction-callback campaign monitor (supervisors; data through the API)."""
-    return FileResponse(STATIC / "callbacks.html", media_type="text/html; charset=utf-8")
+# Each page carries no data: it signs in and reads everything through the API.
+_page("/desk", "desk.html", "The agent desk (座席工作台).")
+_page("/wallboard", "wallboard.html", "The supervisor's wallboard (班长监控).")
+_page("/callbacks", "callbacks.html", "The satisfaction-callback campaign monitor (supervisors).")
+_page("/portal", "portal.html", "The department portal (承办单位): pool, accept, reply, dispute.")
+_page("/dispatch", "dispatch.html", "The dispatcher's page (派单): queue, disputes, extensions.")

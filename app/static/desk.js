@@ -1,20 +1,20 @@
-// The agent desk: signs in, follows the agent's WebSocket (state changes, screen pops) and
-// does everything else through the REST API with the session's bearer token. No framework.
+// The agent desk: signs in, follows the agent's WebSocket (state changes, screen pops,
+// transfers) and does everything else through the REST API with the session's bearer token
+// (common.js: token, api, language, sign-in). No framework.
 "use strict";
 
 const TEXT = {
   zh: {
-    title: "12345 热线座席工作台", offline: "未连接", online: "已连接", signIn: "登录", signOut: "退出登录",
-    username: "用户名", password: "密码", myState: "我的状态", queueLogin: "签入队列", ready: "示闲",
+    title: "12345 热线座席工作台", myState: "我的状态", queueLogin: "签入队列", ready: "示闲",
     pause: "示忙", endWrapup: "结束话后", queueLogout: "签出队列", waiting: "等待来电…",
     caller: "来电号码", dialled: "拨打号码", ticketNo: "工单号", callTime: "通话时长", target: "转接号码",
     consult: "咨询转接", completeTransfer: "完成转接", cancelTransfer: "取消转接", threeway: "三方通话",
     blind: "直接转接", hangup: "挂断", category: "类别", address: "地址", description: "诉求内容",
     urgency: "紧急程度", normal: "一般", urgent: "紧急", consent: "同意回访联系", save: "保存",
-    register: "登记受理", earlier: "历史工单", created: "时间", status: "状态", saved: "已保存",
-    registered: "已登记受理", callEnded: "通话已结束", consulting: "正在咨询…", transferred: "已转接",
+    register: "登记受理", badCategory: "请从目录中选择类别", needCategory: "登记受理前请选择类别", earlier: "历史工单", created: "时间", status: "状态", saved: "已保存",
+    registered: "已登记受理", callEnded: "通话已结束", consulting: "正在咨询…", centreAnswered: "已接听，可完成转接", transferred: "已转接",
     cancelled: "已取消转接", threewayOn: "三方通话中", badTarget: "请输入转接号码",
-    callBack: "回拨", hold: "保持", unhold: "恢复通话", missed: "漏接回拨", refresh: "刷新", waited: "等待",
+    callBack: "回拨", hold: "保持", unhold: "恢复通话", missed: "漏接回拨", waited: "等待",
     dialling: "正在回拨：先响您的电话", webPhone: "网页电话", autoAnswer: "自动接听", answer: "接听",
     liveTitle: "实时转写（市民）", alertHeard: "听到紧急词", transferTo: "一键转接", alertTransferred: "已发起转接",
     phone: { off: "未启用", connecting: "连接中", registered: "已注册", failed: "注册失败", ringing: "来电振铃", talking: "通话中" },
@@ -24,8 +24,7 @@ const TEXT = {
       closed: "办结", merged: "已并单" },
   },
   en: {
-    title: "12345 Hotline Agent Desk", offline: "offline", online: "online", signIn: "Sign in",
-    signOut: "Sign out", username: "Username", password: "Password", myState: "My state",
+    title: "12345 Hotline Agent Desk", myState: "My state",
     queueLogin: "Log in to queues", ready: "Ready", pause: "Pause", endWrapup: "End wrap-up",
     queueLogout: "Log out of queues", waiting: "Waiting for a call…", caller: "Caller",
     dialled: "Dialled", ticketNo: "Ticket", callTime: "Call time", target: "Transfer to",
@@ -33,11 +32,12 @@ const TEXT = {
     threeway: "Three-way", blind: "Blind transfer", hangup: "Hang up", category: "Category",
     address: "Address", description: "Request", urgency: "Urgency", normal: "Normal",
     urgent: "Urgent", consent: "May call back", save: "Save", register: "Register",
+    badCategory: "Choose a category from the catalogue", needCategory: "Choose a category before registering",
     earlier: "Earlier tickets", created: "Created", status: "Status", saved: "Saved",
-    registered: "Registered", callEnded: "Call ended", consulting: "Consulting…",
+    registered: "Registered", callEnded: "Call ended", consulting: "Consulting…", centreAnswered: "answered: the transfer may be completed",
     transferred: "Transferred", cancelled: "Transfer cancelled", threewayOn: "Three-way call",
     badTarget: "Enter a number to transfer to", callBack: "Call back", hold: "Hold", unhold: "Resume", missed: "Missed calls",
-    refresh: "Refresh", waited: "Waited", dialling: "Calling back: your phone rings first", webPhone: "Web phone", autoAnswer: "Auto answer",
+    waited: "Waited", dialling: "Calling back: your phone rings first", webPhone: "Web phone", autoAnswer: "Auto answer",
     answer: "Answer", liveTitle: "Live transcript (citizen)", alertHeard: "Emergency phrase heard",
     transferTo: "Transfer to", alertTransferred: "Transfer started",
     phone: { off: "off", connecting: "connecting", registered: "registered", failed: "registration failed", ringing: "ringing", talking: "talking" },
@@ -48,88 +48,45 @@ const TEXT = {
   },
 };
 
-const $ = (id) => document.getElementById(id);
 const desk = {
-  lang: localStorage.getItem("desk.lang") || "zh",
-  token: sessionStorage.getItem("desk.token"),
   user: null, state: null, pop: null, transfer: null, socket: null,
   callStarted: null, stateSince: null, retry: 500,
+  answered: new Set(), // transfers whose centre answered (the frame may beat the POST's reply)
+  categories: null, // the catalogue's categories, the only ones a ticket may be saved with
 };
-const t = (key) => TEXT[desk.lang][key] ?? key;
 
 function applyLanguage() {
-  document.documentElement.lang = desk.lang === "zh" ? "zh-CN" : "en";
-  document.title = t("title");
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  $("lang").textContent = desk.lang === "zh" ? "English" : "中文";
   showState();
   if (desk.phoneState) phoneState(desk.phoneState);
   if (desk.pop) showEarlier(desk.pop.earlier_tickets);
+  if (desk.categories) showCategories();
 }
 
-async function api(path, method = "GET", body) {
-  const resp = await fetch(path, {
-    method,
-    headers: { "Content-Type": "application/json", ...(desk.token ? { Authorization: `Bearer ${desk.token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (resp.status === 401 && path !== "/api/login") { signedOut(); throw new Error("401"); }
-  const data = resp.status === 204 ? null : await resp.json();
-  if (!resp.ok) {
-    const detail = data && data.detail;
-    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
-  }
-  return data;
-}
+// --- sign-in (common.js) ------------------------------------------------------------------
 
-function fmt(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  const mm = String(Math.floor(s / 60)).padStart(2, "0");
-  return `${mm}:${String(s % 60).padStart(2, "0")}`;
-}
-
-// --- sign-in ------------------------------------------------------------------------------
-
-$("login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  $("login-error").textContent = "";
-  try {
-    const out = await api("/api/login", "POST", { username: $("username").value, password: $("password").value });
-    desk.token = out.token;
-    sessionStorage.setItem("desk.token", out.token);
-    await start(out.user);
-  } catch (err) {
-    $("login-error").textContent = err.message;
-  }
-});
-
-$("signout").addEventListener("click", async () => {
-  try { await api("/api/logout", "POST"); } catch (_) { /* signed out either way */ }
-  signedOut();
-});
-
-function signedOut() {
-  desk.token = null; desk.user = null;
-  sessionStorage.removeItem("desk.token");
+function deskSignedOut() {
+  desk.user = null;
   if (desk.socket) { desk.socket.onclose = null; desk.socket.close(); desk.socket = null; }
   if (desk.phone) { desk.phone.stop(); desk.phone = null; }
-  $("login-view").hidden = false; $("desk-view").hidden = true; $("signout").hidden = true;
-  $("who").textContent = "";
 }
+
+// Where a signed-in user without an agent id works.
+const HOME = { department: "/portal", dispatcher: "/dispatch" };
+const NEXT = ["/wallboard", "/callbacks", "/portal", "/dispatch"];
 
 async function start(user) {
   desk.user = user;
   $("who").textContent = `${user.username}${user.agent_id ? " · " + user.agent_id : ""}`;
-  $("login-view").hidden = true; $("desk-view").hidden = false; $("signout").hidden = false;
   const reasons = await api("/api/pause-reasons");
   $("pause-reason").replaceChildren(...reasons.map((r) => new Option(r, r)));
   const next = new URLSearchParams(location.search).get("next");
-  // Supervisors' pages send them here to sign in, then back.
-  if (["/wallboard", "/callbacks"].includes(next) && user.role !== "agent") { location.assign(next); return; }
-  if (!user.agent_id) {  // supervisors and admins watch the wallboard
-    if (user.role !== "department") location.assign("/wallboard");
+  // The other pages send their users here to sign in, then back.
+  if (NEXT.includes(next) && user.role !== "agent") { location.assign(next); return; }
+  if (!user.agent_id) {  // supervisors and admins watch the wallboard; departments the portal
+    location.assign(HOME[user.role] || "/wallboard");
     return;
   }
+  loadCategories();
   setState(await api(`/api/agents/${user.agent_id}`));
   connect();
   loadMissed();
@@ -200,7 +157,7 @@ $("auto-answer").addEventListener("change", () => localStorage.setItem("desk.aut
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/agents/${desk.user.agent_id}?token=${encodeURIComponent(desk.token)}`);
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/agents/${desk.user.agent_id}?token=${encodeURIComponent(page.token)}`);
   desk.socket = ws;
   ws.onopen = () => { desk.retry = 500; $("link").className = "link up"; $("link").dataset.i18n = "online"; $("link").textContent = t("online"); };
   ws.onmessage = (msg) => {
@@ -209,10 +166,11 @@ function connect() {
     else if (frame.event === "screen_pop") showPop(frame);
     else if (frame.event === "live_transcript") showLive(frame);
     else if (frame.event === "keyword_alert") showAlert(frame);
+    else if (frame.event === "transfer") transferAnswered(frame);
   };
   ws.onclose = () => {
     $("link").className = "link down"; $("link").dataset.i18n = "offline"; $("link").textContent = t("offline");
-    if (desk.token) setTimeout(connect, desk.retry = Math.min(desk.retry * 2, 10000));
+    if (page.token) setTimeout(connect, desk.retry = Math.min(desk.retry * 2, 10000));
   };
 }
 
@@ -264,6 +222,7 @@ function showPop(pop) {
   $("pop-dialled").textContent = pop.dialled;
   $("pop-ticket").textContent = pop.ticket_id;
   $("t-category").value = pop.category || "";
+  $("t-category").setCustomValidity("");
   $("t-address").value = ""; $("t-description").value = ""; $("t-urgency").value = "normal";
   $("t-consent").checked = false;
   $("save-status").textContent = ""; $("call-status").textContent = "";
@@ -305,15 +264,58 @@ function showEarlier(rows) {
   const states = t("tickets");
   $("earlier").tBodies[0].replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
-    for (const v of [r.id, new Date(r.created_at).toLocaleString(desk.lang === "zh" ? "zh-CN" : "en"), r.category || "", states[r.state] || r.state]) {
+    for (const v of [r.id, new Date(r.created_at).toLocaleString(locale()), r.category || "", states[r.state] || r.state]) {
       tr.appendChild(document.createElement("td")).textContent = v;
     }
     return tr;
   }));
 }
 
+// --- the category: a choice from the catalogue (GET /api/catalogue/categories), so dispatch,
+// KPIs and reports group tickets alike; typing filters the list (datalist), the save refuses
+// anything else.
+
+async function loadCategories() {
+  // Unreadable catalogue: the server still refuses an unknown category on save.
+  try { desk.categories = await api("/api/catalogue/categories"); } catch (_) { return; }
+  showCategories();
+}
+
+function categoryLabel(c) {
+  return c.name_zh && c.name_zh !== c.category ? `${c.category} · ${c.name_zh}` : c.category;
+}
+
+function showCategories() {
+  $("categories").replaceChildren(...desk.categories.map((c) => {
+    const o = document.createElement("option");
+    o.value = c.category; o.label = categoryLabel(c);
+    return o;
+  }));
+}
+
+function checkCategory() {
+  const field = $("t-category");
+  const v = field.value.trim();
+  const known = !desk.categories || desk.categories.some((c) => c.category === v);
+  field.setCustomValidity(v && !known ? t("badCategory") : "");
+  return !v || known;
+}
+$("t-category").addEventListener("input", checkCategory);
+
 async function saveTicket(register) {
   $("save-status").textContent = "";
+  if (!checkCategory()) {
+    $("save-status").textContent = t("badCategory");
+    $("save-status").dataset.state = "invalid";
+    $("t-category").focus();
+    return;
+  }
+  if (register && !$("t-category").value.trim()) {
+    $("save-status").textContent = t("needCategory");
+    $("save-status").dataset.state = "invalid";
+    $("t-category").focus();
+    return;
+  }
   try {
     const ticket = await api(`/api/tickets/${desk.pop.ticket_id}`, "PATCH", {
       category: $("t-category").value, address: $("t-address").value,
@@ -331,9 +333,20 @@ $("register").addEventListener("click", () => saveTicket(true));
 
 // --- call control -------------------------------------------------------------------------
 
+// While a consultation rings, only 取消转接: completing before the centre answers would leave
+// the citizen with a ringing line. 完成转接 waits for the centre's answer (a ``transfer`` frame).
 function transferButtons(consulting) {
-  $("complete-transfer").disabled = !consulting; $("cancel-transfer").disabled = !consulting;
+  const answered = consulting && desk.transfer && desk.answered.has(desk.transfer.id);
+  $("complete-transfer").disabled = !answered; $("cancel-transfer").disabled = !consulting;
   $("consult").disabled = consulting; $("blind").disabled = consulting; $("threeway").disabled = consulting;
+}
+
+function transferAnswered(frame) {
+  desk.answered.add(frame.transfer_id);
+  if (desk.transfer && desk.transfer.id === frame.transfer_id) {
+    transferButtons(true);
+    $("call-status").textContent = `${frame.target} ${t("centreAnswered")}`;
+  }
 }
 
 async function callAction(fn, done) {
@@ -366,7 +379,7 @@ async function loadMissed() {
   try { rows = await api("/api/missed-calls?state=open&limit=20"); } catch (_) { return; }
   $("missed-calls").tBodies[0].replaceChildren(...rows.map((m) => {
     const tr = document.createElement("tr");
-    for (const v of [m.caller, m.dialled, new Date(m.at).toLocaleString(desk.lang === "zh" ? "zh-CN" : "en"), m.wait_seconds == null ? "—" : fmt(m.wait_seconds)]) {
+    for (const v of [m.caller, m.dialled, new Date(m.at).toLocaleString(locale()), m.wait_seconds == null ? "—" : fmt(m.wait_seconds)]) {
       tr.appendChild(document.createElement("td")).textContent = v;
     }
     const b = tr.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
@@ -385,11 +398,4 @@ setInterval(loadMissed, 30000);
 
 setInterval(tick, 500);
 
-$("lang").addEventListener("click", () => {
-  desk.lang = desk.lang === "zh" ? "en" : "zh";
-  localStorage.setItem("desk.lang", desk.lang);
-  applyLanguage();
-});
-
-applyLanguage();
-if (desk.token) api("/api/me").then(start).catch(() => signedOut());
+setup({ text: TEXT, view: "desk-view", start, onLanguage: applyLanguage, onSignedOut: deskSignedOut });

@@ -56,6 +56,13 @@ class Browser:
         field.clear()
         field.send_keys(text)
 
+    def sign_in(self, url: str, username: str, password: str) -> None:
+        """Open a page and sign in on its form (every page has the same one)."""
+        self.open(url)
+        self.type("username", username)
+        self.type("password", password)
+        self.click("login-button")
+
     def click(self, element_id: str) -> None:
         self.el(element_id).click()
 

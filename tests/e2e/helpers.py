@@ -10,12 +10,14 @@ import random
 import time
 import urllib.error
 import urllib.request
+import zoneinfo
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.bed import Node
+from tests.e2e.bed import Node, free_port
 from tests.e2e.peers.ami_observer import AmiObserver, ObservedEvent
-from tests.e2e.peers.baresip import BaresipAgent
+from tests.e2e.peers.baresip import BaresipAgent, BaresipCitizen
 from tests.e2e.peers.sipp import SippCall
 
 CALLER = "13800000001"
@@ -41,12 +43,20 @@ def api(node: Node, path: str, method: str = "GET", body: Any = None) -> Any:
 
 
 def ensure_user(
-    node: Node, username: str, password: str, role: str, agent_id: str | None = None
+    node: Node,
+    username: str,
+    password: str,
+    role: str,
+    agent_id: str | None = None,
+    department: str | None = None,
 ) -> None:
-    """A desk user on ``node``; one made by an earlier test of the session (409) is fine."""
+    """A desk user on ``node``; one made by an earlier test of the session (409) is fine.
+    ``department``: the department a department user works for (its code)."""
     body = {"username": username, "password": password, "role": role}
     if agent_id:
         body["agent_id"] = agent_id
+    if department:
+        body["department_code"] = department
     try:
         api(node, "/api/users", "POST", body)
     except urllib.error.HTTPError as exc:
@@ -137,3 +147,70 @@ def end_all_calls(node: Node) -> None:
 async def prompt_played(ami: AmiObserver, caller: str, timeout: float = 30) -> ObservedEvent:
     """Asterisk's own report (our dialplan's UserEvent) of the prompt a caller heard."""
     return await ami.wait_for("UserEvent", timeout, UserEvent="HotlinePrompt", CallerIDNum=caller)
+
+
+# --- satisfaction callbacks: the citizen's phone behind the carrier, keying the survey -------
+
+SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+
+def calling_window() -> tuple[str, str]:
+    """A calling window open now (local time), so the tests run at any hour."""
+    now = datetime.now(SHANGHAI)
+    return (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=4)).strftime(
+        "%H:%M"
+    )
+
+
+def carrier_port(node: Node) -> int:
+    return int(node.settings["sip"]["carrier_port"])
+
+
+def citizen_phone(node: Node, speech: dict[str, Path], tmp: Path, number: str) -> BaresipCitizen:
+    """The citizen's own phone behind the carrier (baresip): answers the hotline's callback."""
+    base = 47000 + (os.getpid() % 100) * 20
+    return BaresipCitizen(
+        workdir=tmp / "citizen-phone",
+        number=number,
+        host="127.0.0.2",
+        sip_port=carrier_port(node),
+        ctrl_port=free_port(),
+        wav=speech["agent_wav"],
+        rtp_ports=(base, base + 19),
+    ).start()
+
+
+async def key_at(ami: AmiObserver, citizen: BaresipCitizen, step: str, digit: str) -> None:
+    """Key ``digit`` once the survey asks the question (Asterisk reports the step)."""
+    await ami.wait_for("UserEvent", 40, UserEvent="HotlineSurvey", Step=step)
+    await asyncio.sleep(1.0)  # into the question's prompt: keys interrupt it
+    citizen.key(digit)
+
+
+def campaign_settings(max_attempts: int, ring_seconds: int, max_channels: int) -> str:
+    """The node's ``[callbacks]`` section: one campaign whose window is open now, dialling as
+    soon as a ticket is replied (more campaign keys may follow it)."""
+    start, end = calling_window()
+    return f"""
+[callbacks]
+tick_seconds = 0.5
+
+[[callbacks.campaigns]]
+name = "default"
+windows = [{{ start = "{start}", end = "{end}" }}]
+delay_after_reply = 0
+max_attempts = {max_attempts}
+ring_seconds = {ring_seconds}
+max_channels = {max_channels}
+max_rate = 2.0
+"""
+
+
+async def ticket_when(node: Node, ticket_id: int, check: Any, timeout: float) -> dict[str, Any]:
+    """The ticket once ``check`` holds (or as it is at the timeout)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        ticket: dict[str, Any] = api(node, f"/api/tickets/{ticket_id}")
+        if check(ticket) or asyncio.get_running_loop().time() > deadline:
+            return ticket
+        await asyncio.sleep(0.3)

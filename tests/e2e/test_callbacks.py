@@ -16,12 +16,22 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.bed import Node, free_port, hotline, start_node, stop_node
+from tests.e2e.bed import Node, hotline, start_node, stop_node
 from tests.e2e.browser import Browser
 from tests.e2e.conftest import plan_for_tests
-from tests.e2e.helpers import api, citizen_call, end_all_calls, ensure_user
+from tests.e2e.helpers import (
+    api,
+    campaign_settings,
+    carrier_port,
+    citizen_call,
+    end_all_calls,
+    ensure_user,
+    key_at,
+    ticket_when,
+)
+from tests.e2e.helpers import calling_window as _window
+from tests.e2e.helpers import citizen_phone as phone
 from tests.e2e.peers.ami_observer import AmiObserver
-from tests.e2e.peers.baresip import BaresipCitizen
 from tests.e2e.peers.sipp import SippRefuser
 
 pytestmark = pytest.mark.e2e
@@ -33,29 +43,9 @@ RING_SECONDS = 6
 PW = "callbacks-e2e-password"
 
 
-def _window() -> tuple[str, str]:
-    """A calling window open now (local time), so the tests run at any hour."""
-    now = datetime.now(SH)
-    return (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=4)).strftime(
-        "%H:%M"
-    )
-
-
 @pytest.fixture(scope="module")
 def cb_node(tmp_path_factory: pytest.TempPathFactory, peers: Any) -> Iterator[Node]:
-    start, end = _window()
-    extra = f"""
-[callbacks]
-tick_seconds = 0.5
-
-[[callbacks.campaigns]]
-name = "default"
-windows = [{{ start = "{start}", end = "{end}" }}]
-delay_after_reply = 0
-max_attempts = 2
-ring_seconds = {RING_SECONDS}
-max_channels = 2
-max_rate = 2.0
+    extra = f"""{campaign_settings(max_attempts=2, ring_seconds=RING_SECONDS, max_channels=2)}
 do_not_call = ["+86 138-0000-0069"]
 
 [callbacks.campaigns.retry]
@@ -69,23 +59,6 @@ no_answer = {NO_ANSWER_SPACING}
         yield n
     finally:
         stop_node(n)
-
-
-def carrier_port(node: Node) -> int:
-    return int(node.settings["sip"]["carrier_port"])
-
-
-def phone(node: Node, speech: dict[str, Path], tmp: Path, number: str) -> BaresipCitizen:
-    base = 47000 + (os.getpid() % 100) * 20
-    return BaresipCitizen(
-        workdir=tmp / "citizen-phone",
-        number=number,
-        host="127.0.0.2",
-        sip_port=carrier_port(node),
-        ctrl_port=free_port(),
-        wav=speech["agent_wav"],
-        rtp_ports=(base, base + 19),
-    ).start()
 
 
 async def replied_ticket(node: Node, speech: dict[str, Path], tmp: Path, caller: str) -> int:
@@ -111,22 +84,6 @@ async def replied_ticket(node: Node, speech: dict[str, Path], tmp: Path, caller:
     ):
         api(node, f"/api/tickets/{ticket_id}/transitions", "POST", step)
     return ticket_id
-
-
-async def ticket_when(node: Node, ticket_id: int, check: Any, timeout: float) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        ticket: dict[str, Any] = api(node, f"/api/tickets/{ticket_id}")
-        if check(ticket) or asyncio.get_running_loop().time() > deadline:
-            return ticket
-        await asyncio.sleep(0.3)
-
-
-async def key_at(ami: AmiObserver, citizen: BaresipCitizen, step: str, digit: str) -> None:
-    """Key ``digit`` once the survey asks the question (Asterisk reports the step)."""
-    await ami.wait_for("UserEvent", 40, UserEvent="HotlineSurvey", Step=step)
-    await asyncio.sleep(1.0)  # into the question's prompt: keys interrupt it
-    citizen.key(digit)
 
 
 def last_outcome(ticket: dict[str, Any]) -> str | None:

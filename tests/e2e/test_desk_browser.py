@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.bed import Node
 from tests.e2e.browser import Browser
+from tests.e2e.conftest import Peer
 from tests.e2e.helpers import (
+    api,
     citizen_call,
     end_all_calls,
     ensure_user,
     set_agent_state,
     start_agent,
 )
+from tests.e2e.peers.sipp import SippAnswerer
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +37,7 @@ async def test_agent_takes_a_call_and_registers_the_ticket_on_the_desk(
     set_agent_state(node, "1002", "pause", "会议")  # the call goes to 1001
     agent = start_agent(node, "1001", speech, tmp_path)
     try:
-        browser.open(node.api + "/desk")
-        browser.type("username", "li1001")
-        browser.type("password", PASSWORD)
-        browser.click("login-button")
+        browser.sign_in(node.api + "/desk", "li1001", PASSWORD)
         browser.wait("the agent ready", lambda: browser.text("state") == "空闲", 10)
         browser.wait("the socket up", lambda: browser.text("link") == "已连接", 10)
         browser.shot("1-signed-in")
@@ -104,3 +105,62 @@ async def test_agent_takes_a_call_and_registers_the_ticket_on_the_desk(
         "3-ticket-registered.png",
         "4-english.png",
     ]
+
+
+CENTRE_RINGS_S = 6
+
+
+async def test_complete_transfer_waits_until_the_centre_answers(
+    node: Node, speech: dict[str, Path], tmp_path: Path, browser: Browser, peers: dict[str, Peer]
+) -> None:
+    """The agent consults 119, which rings for a while: 完成转接 stays disabled while it rings
+    (completing then would leave the citizen with a ringing line) and becomes enabled once
+    119 answers (the ``transfer`` frame on the agent's socket); completing hands over."""
+    caller = "13800000082"
+    ensure_user(node, "li1001", PASSWORD, "agent", "1001")
+    set_agent_state(node, "1002", "pause", "会议")
+    p = peers["119"]
+    centre = SippAnswerer(
+        tmp_path / "centre-119", "119", p.host, p.port, ring_ms=CENTRE_RINGS_S * 1000
+    ).start()
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        browser.sign_in(node.api + "/desk", "li1001", PASSWORD)
+        browser.wait("the socket up", lambda: browser.text("link") == "已连接", 10)
+        call = citizen_call(node, speech, tmp_path, talk_ms=40000, caller=caller)
+        browser.wait("the pop", lambda: browser.text("pop-caller") == caller, 40)
+        browser.type("transfer-target", "119")
+        browser.click("consult")
+        browser.wait("the consult", lambda: browser.text("call-status") == "正在咨询…", 10)
+        rang = time.monotonic()
+        assert browser.el("cancel-transfer").is_enabled()
+        while time.monotonic() - rang < CENTRE_RINGS_S - 2:  # 119 still rings
+            assert not browser.el("complete-transfer").is_enabled()
+            await asyncio.sleep(0.2)
+        browser.shot("transfer-1-ringing")
+        browser.wait("完成转接 enabled", lambda: browser.el("complete-transfer").is_enabled(), 15)
+        assert time.monotonic() - rang >= CENTRE_RINGS_S - 1
+        assert browser.text("call-status") == "119 已接听，可完成转接"
+        browser.shot("transfer-2-answered")
+        browser.click("complete-transfer")
+        browser.wait(
+            "the transfer",
+            lambda: browser.text("call-status") in ("已转接", "通话已结束"),
+            15,
+        )
+        (record,) = _calls(node, caller)
+        ticket = api(node, f"/api/tickets/{record['ticket_id']}")
+        assert [(t["target"], t["mode"], t["outcome"]) for t in ticket["transfers"]] == [
+            ("119", "attended", "completed")
+        ]
+        assert call.proc is not None and call.proc.poll() is None, "the citizen talks to 119"
+        call.stop()
+    finally:
+        centre.stop()
+        agent.stop()
+        end_all_calls(node)
+        set_agent_state(node, "1002", "ready")
+
+
+def _calls(node: Node, caller: str) -> list[dict[str, object]]:
+    return list(api(node, f"/api/calls?caller={caller}"))

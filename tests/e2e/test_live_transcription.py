@@ -222,10 +222,7 @@ def test_garbage_on_the_audiosocket_port_is_dropped(live_node: Node, live_port: 
 
 
 def sign_in(browser: Browser, node: Node, username: str, page: str = "/desk") -> None:
-    browser.open(node.api + page)
-    browser.type("username", username)
-    browser.type("password", DESK_PW)
-    browser.click("login-button")
+    browser.sign_in(node.api + page, username, DESK_PW)
 
 
 async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it(
@@ -260,12 +257,17 @@ async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it
         assert browser.text("alert-transfer") == "一键转接 119"
         browser.shot("live-alert")
         browser.click("alert-transfer")
-        browser.wait("the consult", lambda: browser.text("call-status") == "正在咨询…", 10)
+        browser.wait(
+            "the consult",
+            lambda: browser.text("call-status") in ("正在咨询…", "119 已接听，可完成转接"),
+            10,
+        )
         (record,) = api(live_node, f"/api/calls?caller={caller}")
         ticket = api(live_node, f"/api/tickets/{record['ticket_id']}")
         assert [(t["target"], t["mode"]) for t in ticket["transfers"]] == [("119", "attended")]
-        # The agent completes once 119 has answered the consultation.
+        # The desk offers 完成转接 once 119 has answered the consultation.
         await ami.wait_for("BridgeEnter", 20, {"Channel": "PJSIP/peer-119-"})
+        browser.wait("完成转接 enabled", lambda: browser.el("complete-transfer").is_enabled(), 10)
         browser.click("complete-transfer")
         # 已转接, then 通话已结束 as the agent's own leg ends: either says the hand-over went.
         browser.wait(

@@ -221,8 +221,12 @@ def test_desk_page_and_its_assets_are_served(client: TestClient) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'lang="zh-CN"' in page.text and "座席工作台" in page.text
     assert "班长监控" in client.get("/wallboard").text
-    for asset in ("/static/desk.js", "/static/desk.css", "/static/wallboard.js"):
-        assert client.get(asset).status_code == 200, asset
+    assert "承办单位工作台" in client.get("/portal").text
+    assert "派单工作台" in client.get("/dispatch").text
+    for asset in ("desk.js", "desk.css", "wallboard.js", "common.js", "portal.js", "dispatch.js"):
+        assert client.get(f"/static/{asset}").status_code == 200, asset
+    for page_html in ("/desk", "/portal", "/dispatch"):  # no data in the HTML: the API has it
+        assert "common.js" in client.get(page_html).text
     assert client.get("/", follow_redirects=False).headers["location"] == "/desk"
 
 

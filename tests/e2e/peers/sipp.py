@@ -213,7 +213,7 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
     ]]>
   </send>
-  <send retrans="500">
+{ring}  <send retrans="500">
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
@@ -255,19 +255,22 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 @dataclass
 class SippAnswerer:
-    """A centre's phone (e.g. 119): answers one call on host:port and waits for the BYE."""
+    """A centre's phone (e.g. 119): answers one call on host:port (after ringing ``ring_ms``)
+    and waits for the BYE."""
 
     workdir: Path
     number: str
     host: str
     port: int
     hold_ms: int = 120_000
+    ring_ms: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SippAnswerer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         scenario = self.workdir / f"answer-{self.number}.xml"
-        scenario.write_text(_ANSWER.format(number=self.number, hold_ms=self.hold_ms))
+        ring = f'  <pause milliseconds="{self.ring_ms}"/>\n' if self.ring_ms else ""
+        scenario.write_text(_ANSWER.format(number=self.number, hold_ms=self.hold_ms, ring=ring))
         self.proc = _serve(
             self.workdir, scenario, self.host, self.port, 1, self.hold_ms // 1000 + 60, media=True
         )
