@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     inst = sub.add_parser("install", help="settings, secrets, Asterisk root, prompts, database")
     inst.add_argument("--no-root", action="store_true", help="skip building the Asterisk root")
+    inst.add_argument("--up", action="store_true", help="then start the node (`hotline up`)")
     sub.add_parser("up", help="start Asterisk and the app; print where everything is")
     sub.add_parser("down", help="stop what `up` started (by pid)")
     sub.add_parser(
@@ -84,7 +85,10 @@ def run(argv: list[str]) -> int:
     config: Path = args.config or default_config_path()
     if args.cmd == "install":
         service.install(config, with_root=not args.no_root)
-        print("installed; start the node with: hotline up")
+        if args.up:
+            print(service.summary(service.up(config)))
+        else:
+            print("installed; start the node with: hotline up")
     elif args.cmd == "up":
         print(service.summary(service.up(config)))
     elif args.cmd == "reload":
