@@ -176,6 +176,7 @@ def runtime_description(settings: Settings, config_path: Path) -> dict[str, Any]
             "port": settings.sip.port,
             "transport": "udp",
             "carrier_source": settings.sip.carrier_address,
+            "carrier_port": settings.sip.carrier_port,
             "numbers": ["12345"],
             "uri": f"sip:12345@{settings.sip.bind}:{settings.sip.port}",
         },
@@ -204,6 +205,7 @@ def runtime_description(settings: Settings, config_path: Path) -> dict[str, Any]
         ],
         "queue": settings.queue.name,
         "data_dir": str(settings.data_dir),
+        "number_plan": str(settings.number_plan_file),
         "database": settings.db_url if settings.database_url is None else "(configured)",
         "recordings_dir": str(inst.recordings),
         "asterisk": {

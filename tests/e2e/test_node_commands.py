@@ -7,6 +7,7 @@ import json
 import socket
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,9 @@ def test_status_prints_the_runtime_description(node: Node) -> None:
     for key in ("sip", "ami", "fastagi", "api", "agents", "data_dir", "recordings_dir"):
         assert desc[key] == node.runtime[key], key
     assert desc["sip"]["carrier_source"] == "127.0.0.2"
+    assert desc["sip"]["carrier_port"] == node.settings["sip"]["carrier_port"]
+    assert desc["number_plan"] == node.runtime["number_plan"]
+    assert Path(desc["number_plan"]).is_file()
     assert desc["api"]["desk"] == desc["api"]["url"] + "/desk"
     assert [a["id"] for a in desc["agents"]] == ["1001", "1002"]
     brief = hotline(node.config, "status", "--brief").stdout

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings
 from hotline import cli, service
 
 DESC: dict[str, Any] = {
@@ -45,3 +46,12 @@ def test_install_up_starts_the_node_without_telling_the_operator_to(
     assert calls == ["install", "up"]
     out = capsys.readouterr().out
     assert "hotline up" not in out and "12345 hotline node n1 is up." in out
+
+
+def test_runtime_description_names_the_number_plan_and_the_carrier_port(
+    settings: Settings,
+) -> None:
+    desc = service.runtime_description(settings, settings.data_dir / "hotline.toml")
+    assert desc["number_plan"] == str(settings.number_plan_file)
+    assert desc["sip"]["carrier_port"] == settings.sip.carrier_port == 5060
+    assert desc["sip"]["carrier_source"] == "127.0.0.2"
