@@ -131,6 +131,9 @@ class AsteriskSettings(BaseModel):
     instance: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     # Optional Debian mirror for debootstrap/apt; None keeps debootstrap's default.
     mirror: str | None = None
+    # uid and gid of the root's asterisk user, which Asterisk runs as. No host account may
+    # use them (checked at install): the root's own choice (101) is often the host's postgres.
+    uid: int = Field(default=61345, ge=1000, le=2**31 - 1)
 
 
 class QueueSettings(BaseModel):

@@ -72,6 +72,7 @@ class AsteriskControl:
         if (pid := self.pid()) is not None:
             log.info("Asterisk already running (pid %s)", pid)
             return pid
+        self.root.check_asterisk_id(self.settings.asterisk.uid)
         self.root.ensure_proc()
         self.configure()
         subprocess.run(

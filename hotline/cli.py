@@ -110,7 +110,7 @@ def run(argv: list[str]) -> int:
     elif args.cmd == "asterisk":
         ctl = AsteriskControl(load_settings(config))
         if args.action == "build":
-            ctl.root.ensure(ctl.settings.asterisk.mirror)
+            ctl.root.ensure(ctl.settings.asterisk.mirror, ctl.settings.asterisk.uid)
             print(f"{ctl.root.path}: {ctl.root.version()}")
         elif args.action == "start":
             print(f"Asterisk running (pid {ctl.start()})")

@@ -73,7 +73,7 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     ctl = AsteriskControl(settings)
     if with_root:
         started = time.monotonic()
-        ctl.root.ensure(settings.asterisk.mirror)
+        ctl.root.ensure(settings.asterisk.mirror, settings.asterisk.uid)
         print(
             f"Asterisk root ready at {ctl.root.path} ({time.monotonic() - started:.1f} s): "
             f"{ctl.root.version()}"

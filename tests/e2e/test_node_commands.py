@@ -3,14 +3,18 @@ Asterisk it started (real CLI answers, our modules and ports)."""
 
 from __future__ import annotations
 
+import grp
 import json
+import pwd
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from core.settings import AsteriskSettings
 from tests.e2e.bed import Node, hotline
 
 pytestmark = pytest.mark.e2e
@@ -69,3 +73,26 @@ def test_app_reconnects_after_asterisk_restarts(node: Node) -> None:
     while not ami_connected() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ami_connected(), "the app did not log in to AMI again"
+
+
+def test_asterisk_runs_as_no_host_account_and_owns_nothing_outside_its_root(node: Node) -> None:
+    pid = json.loads(hotline(node.config, "status").stdout)["asterisk"]["pid"]
+    status = Path(f"/proc/{pid}/status").read_text()
+    ids = {line.split(":")[0]: line.split()[1:] for line in status.splitlines()}
+    uid, gid = int(ids["Uid"][0]), int(ids["Gid"][0])
+    assert set(ids["Uid"]) == {str(uid)} and set(ids["Gid"]) == {str(gid)}
+    assert (uid, gid) == (AsteriskSettings().uid,) * 2  # the default asterisk.uid
+    with pytest.raises(KeyError):
+        pwd.getpwuid(uid)
+    with pytest.raises(KeyError):
+        grp.getgrgid(gid)
+    root = node.runtime["asterisk"]["root"]
+    owners = ["(", "-uid", str(uid), "-o", "-gid", str(gid), ")"]
+    owned = subprocess.run(
+        ["find", "/", "/dev/shm", "-xdev", "-path", root, "-prune", "-o", *owners, "-print"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    ).stdout.split()
+    assert owned == [], f"Asterisk's uid/gid {uid} owns host files: {owned[:10]}"
