@@ -10,6 +10,7 @@ import uvicorn
 
 from app.logs import log_config
 from app.main import create_app
+from core.private import use_private_umask
 from core.settings import SettingsError, default_config_path, load_settings
 
 
@@ -17,6 +18,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m app")
     parser.add_argument("--config", type=Path, default=None)
     args = parser.parse_args()
+    use_private_umask()  # the database, its -wal/-shm, transcripts: the service's alone
     try:
         settings = load_settings(args.config or default_config_path())
     except SettingsError as exc:

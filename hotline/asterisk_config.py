@@ -302,6 +302,8 @@ def write_instance(
     Everything belongs to the root's ``asterisk`` user, which Asterisk runs as; the generated
     files hold secrets and are not readable by others.
     """
+    instance.host.parent.mkdir(parents=True, exist_ok=True)
+    instance.host.parent.chmod(0o755)  # srv/hotline: every node's Asterisk passes through
     for d in Instance.DIRS:
         (instance.host / d).mkdir(parents=True, exist_ok=True)
     for name, text in render(settings, instance, module_dir, plan).items():
@@ -316,3 +318,5 @@ def write_instance(
     parents = {p for d in dirs for p in d.parents if instance.host in (p, *p.parents)}
     for path in [*parents, *dirs, *instance.etc.rglob("*"), *instance.prompts.glob("*")]:
         os.chown(path, uid, gid)
+    for path in [*parents, *dirs]:
+        path.chmod(0o750)  # recordings and logs: Asterisk and its group only

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.private import use_private_umask
 from core.settings import SettingsError, default_config_path, load_settings
 from hotline import service
 from hotline.asterisk_config import write_instance
@@ -156,6 +157,7 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
+    use_private_umask()  # what the command writes for the node is its own (core.private)
     try:
         sys.exit(run(sys.argv[1:]))
     except (SetupError, SettingsError) as exc:

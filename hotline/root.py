@@ -34,7 +34,8 @@ APT_OPTS = ("-o", "Acquire::Check-Valid-Until=false", "-o", "Acquire::Retries=3"
 
 def _run(cmd: Sequence[str], what: str) -> None:
     log.info("%s: %s", what, " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # debootstrap and apt make a system: its files are for every user of the root
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, umask=0o022)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise SetupError(f"{what} failed (exit {proc.returncode}):\n{tail}")

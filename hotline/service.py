@@ -24,6 +24,7 @@ from typing import Any
 import tomli_w
 
 from app.migrate import upgrade
+from core.private import UMASK, make_private
 from core.settings import Settings, load_settings, read_config_file
 from hotline.asterisk_config import REPO_CONF, Instance, ensure_agent_secrets
 from hotline.asterisk_ctl import AsteriskControl, _alive
@@ -64,7 +65,7 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     """Everything a node needs before `up`: settings, secrets, root, prompts, database."""
     generated = ensure_config(config_path)
     settings = load_settings(config_path)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     print(f"settings {config_path}" + (f" (generated {', '.join(generated)})" if generated else ""))
     ensure_agent_secrets(settings)
     print(f"agent SIP passwords in {settings.agent_secrets_file}")
@@ -83,6 +84,7 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     _prompts(settings, ctl)
     upgrade(settings.db_url)
     print(f"database ready: {settings.db_url}")
+    make_private(settings.data_dir)
     return settings
 
 
@@ -136,7 +138,8 @@ def start_app(settings: Settings, config_path: Path, timeout: float = 30) -> int
         return pid
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / "app.log").open("ab") as out:
+    log_fd = os.open(log_dir / "app.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(log_fd, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--config", str(config_path)],
             stdout=out,
@@ -144,6 +147,7 @@ def start_app(settings: Settings, config_path: Path, timeout: float = 30) -> int
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=REPO,
+            umask=UMASK,
         )
     _app_pid_file(settings).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
@@ -233,6 +237,7 @@ def up(config_path: Path) -> dict[str, Any]:
     desc = runtime_description(settings, config_path)
     desc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     settings.runtime_file.write_text(json.dumps(desc, indent=2, ensure_ascii=False) + "\n")
+    make_private(settings.data_dir)
     return desc
 
 
