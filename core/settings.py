@@ -58,14 +58,23 @@ class SipSettings(BaseModel):
     carrier_port: Port = 5060  # where outbound calls (callbacks, click-to-call) are sent
     rtp_start: Port = 20000
     rtp_end: Port = 20999
+    # Where Asterisk's RTP sockets bind and what its SDP offers; None: sip.bind.
+    media_address: str | None = None
     # Ends calls whose peer vanished without a BYE (seen piling up under load otherwise).
     rtp_timeout_seconds: int = Field(default=60, ge=5)
 
-    @field_validator("bind", "carrier_address")
+    @field_validator("bind", "carrier_address", "media_address")
     @classmethod
-    def _ip(cls, value: str) -> str:
-        ipaddress.ip_address(value)
+    def _ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)
         return value
+
+    @property
+    def media_bind(self) -> str | None:
+        """The address RTP binds to, or None (bound to every interface) when SIP is."""
+        address = self.media_address or self.bind
+        return None if ipaddress.ip_address(address).is_unspecified else address
 
     @model_validator(mode="after")
     def _ranges(self) -> SipSettings:

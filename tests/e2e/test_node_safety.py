@@ -75,3 +75,13 @@ def test_citizens_data_and_recordings_are_not_for_other_users(node: Node, call: 
         assert leg.exists(), f"missing recording {leg}"
         assert mode(leg) == 0o640, leg  # Asterisk (and its group) only
         assert mode(leg.parent) == 0o750
+
+
+def test_media_sockets_listen_on_the_bind_address_only(node: Node, call: Call) -> None:
+    """RTP and RTCP of both legs on sip.bind, like SIP (not 0.0.0.0 / [::])."""
+    bind, sip_port = node.runtime["sip"]["host"], node.runtime["sip"]["port"]
+    rtp_start, rtp_end = node.settings["sip"]["rtp_start"], node.settings["sip"]["rtp_end"]
+    rtp = {s for s in call.udp_sockets if rtp_start <= int(s.rsplit(":", 1)[1]) <= rtp_end}
+    assert len(rtp) >= 4, call.udp_sockets  # the caller's and the agent's legs
+    assert {s.rsplit(":", 1)[0] for s in rtp} == {bind}, rtp
+    assert f"{bind}:{sip_port}" in call.udp_sockets
