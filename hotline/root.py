@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import stat
 import subprocess
 from collections.abc import Sequence
@@ -130,6 +131,28 @@ class AsteriskRoot:
         _set_id(group, "asterisk", {2: gid}, ident)
         return True
 
+    def ensure_host_name(self, name: str | None = None) -> bool:
+        """Make the host's name resolve inside the root (its /etc/hosts), as it does on the
+        host. Otherwise Asterisk, finding its own address for media on a wildcard bind
+        (acl.c ast_find_ourip), asks DNS for the name and then for A.ROOT-SERVERS.NET on
+        every call. True if it added the line."""
+        name = name or socket.gethostname()
+        hosts = self.path / "etc/hosts"
+        if not hosts.parent.is_dir():
+            return False  # no system in the root (yet)
+        text = hosts.read_text() if hosts.exists() else ""
+        if any(name in line.split("#")[0].split()[1:] for line in text.splitlines()):
+            return False
+        try:
+            address = socket.gethostbyname(name)  # the host's own answer
+        except OSError:
+            address = "127.0.1.1"  # Debian's address for the machine's own name
+        if text and not text.endswith("\n"):
+            text += "\n"
+        hosts.write_text(f"{text}{address}\t{name}\t# hotline: this host, without DNS\n")
+        hosts.chmod(0o644)
+        return True
+
     def _processes_as(self, uid: int) -> list[int]:
         """Processes of ``uid`` whose root directory is this root."""
         found = []
@@ -149,6 +172,7 @@ class AsteriskRoot:
             self._build(mirror)
         if asterisk_id is not None:
             self.ensure_asterisk_id(asterisk_id)
+        self.ensure_host_name()
 
     def _build(self, mirror: str | None) -> None:
         require_root_user("building the Asterisk root")

@@ -4,6 +4,7 @@ files and recordings, where its media sockets listen, what it asks DNS."""
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import subprocess
 import time
@@ -85,3 +86,11 @@ def test_media_sockets_listen_on_the_bind_address_only(node: Node, call: Call) -
     assert len(rtp) >= 4, call.udp_sockets  # the caller's and the agent's legs
     assert {s.rsplit(":", 1)[0] for s in rtp} == {bind}, rtp
     assert f"{bind}:{sip_port}" in call.udp_sockets
+
+
+def test_call_set_up_asks_no_dns(node: Node, call: Call) -> None:
+    """Asterisk used to resolve the host's name and A.ROOT-SERVERS.NET on every call."""
+    lookups = [line for line in call.log_lines if "getaddrinfo" in line or "lookup" in line]
+    assert lookups == []
+    hosts = Path(node.runtime["asterisk"]["root"], "etc/hosts").read_text()
+    assert socket.gethostname() in hosts.split()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,27 @@ def test_an_id_a_host_account_uses_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SetupError, match="host's group hotline"):
         root.ensure_asterisk_id(61345, host)
     assert root.asterisk_uid_gid() == (101, 101)
+
+
+def test_the_host_name_resolves_in_the_root_without_dns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once, beside what is there; the host's own answer for its name, else 127.0.1.1."""
+    root, _ = _fake_root(tmp_path)
+    hosts = root.path / "etc/hosts"
+    hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost")
+    monkeypatch.setattr("socket.gethostname", lambda: "vm")
+
+    def gethostbyname(name: str) -> str:
+        if name != "vm":
+            raise socket.gaierror(-2, "Name or service not known")
+        return "10.0.0.5"
+
+    monkeypatch.setattr("socket.gethostbyname", gethostbyname)
+    assert root.ensure_host_name() is True
+    assert root.ensure_host_name() is False
+    lines = hosts.read_text().splitlines()
+    assert lines[:2] == ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost"]
+    assert lines[2].split()[:2] == ["10.0.0.5", "vm"] and len(lines) == 3
+    assert root.ensure_host_name("db1") is True  # the host cannot resolve it either
+    assert hosts.read_text().splitlines()[3].split()[:2] == ["127.0.1.1", "db1"]
