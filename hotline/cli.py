@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("up", help="start Asterisk and the app; print where everything is")
     sub.add_parser("down", help="stop what `up` started (by pid)")
     sub.add_parser(
-        "reload", help="apply an edited number plan / settings to the running node (no call drops)"
+        "reload",
+        help="apply an edited number plan / settings: Asterisk reload, app restart (calls stay)",
     )
     st = sub.add_parser("status", help="print the runtime description (JSON) and health")
     st.add_argument("--brief", action="store_true", help="one line per process")
@@ -93,8 +94,10 @@ def run(argv: list[str]) -> int:
     elif args.cmd == "up":
         print(service.summary(service.up(config)))
     elif args.cmd == "reload":
-        service.reload(config)
-        print("reloaded: prompts, Asterisk configuration; the app reads the plan on the next call")
+        print(
+            "reloaded: prompts, Asterisk configuration (core reload); "
+            f"app restarted with the new settings (pid {service.reload(config)})"
+        )
     elif args.cmd == "down":
         stopped = service.down(config)
         print("stopped " + ", ".join(stopped) if stopped else "nothing was running")

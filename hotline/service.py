@@ -99,17 +99,48 @@ def _prompts(settings: Settings, ctl: AsteriskControl) -> None:
     print(f"prompts in {ctl.instance.prompts}")
 
 
-def reload(config_path: Path) -> None:
+def reload(config_path: Path) -> int:
     """Apply an edited number plan or settings to a running node without dropping calls:
-    new prompts, re-rendered Asterisk configuration, ``core reload``. The app re-reads the
-    number plan file by itself on the next call."""
+    new prompts, re-rendered Asterisk configuration and ``core reload``, then a graceful
+    restart of the app (it reads every setting at start). Asterisk keeps the calls; while
+    the app restarts, the dialplan greets and queues callers without FastAGI.
+
+    Nothing is touched unless the new settings, the plan and the app's own start-up checks
+    pass: a bad edit leaves the running node as it was. Returns the new app's pid."""
     settings = load_settings(config_path)
     ctl = AsteriskControl(settings)
-    load_plan(settings)  # refuse a broken plan before touching anything
-    _prompts(settings, ctl)
+    load_plan(settings)
+    check_app(config_path)
     if ctl.pid() is None:
         raise SetupError("Asterisk is not running: start it with `hotline up`")
+    _prompts(settings, ctl)
     ctl.reload()
+    if (old := _app_pid(settings)) is not None:
+        stop_pid(old)
+    pid = start_app(settings, config_path)
+    write_runtime(settings, config_path)
+    return pid
+
+
+def _app_cmd(config_path: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "app", "--config", str(config_path), *extra]
+
+
+def check_app(config_path: Path) -> None:
+    """The app's start-up checks (settings, transcription model …) on a throwaway process."""
+    proc = subprocess.run(
+        _app_cmd(config_path, "--check"),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SetupError(
+            "the new settings do not start the app, nothing was changed:\n"
+            + (proc.stderr.strip() or proc.stdout.strip())
+        )
 
 
 def _app_pid_file(settings: Settings) -> Path:
@@ -141,7 +172,7 @@ def start_app(settings: Settings, config_path: Path, timeout: float = 30) -> int
     log_fd = os.open(log_dir / "app.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(log_fd, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--config", str(config_path)],
+            _app_cmd(config_path),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -234,6 +265,11 @@ def up(config_path: Path) -> dict[str, Any]:
     print(f"Asterisk running (pid {asterisk_pid})")
     app_pid = start_app(settings, config_path)
     print(f"app running (pid {app_pid})")
+    return write_runtime(settings, config_path)
+
+
+def write_runtime(settings: Settings, config_path: Path) -> dict[str, Any]:
+    """runtime.json: what runs now and where (after `up`, and after `reload`)."""
     desc = runtime_description(settings, config_path)
     desc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     settings.runtime_file.write_text(json.dumps(desc, indent=2, ensure_ascii=False) + "\n")

@@ -11,11 +11,13 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.settings import AsteriskSettings
 from tests.e2e.bed import Node, hotline
+from tests.e2e.helpers import api
 
 pytestmark = pytest.mark.e2e
 
@@ -96,3 +98,38 @@ def test_asterisk_runs_as_no_host_account_and_owns_nothing_outside_its_root(node
         check=False,
     ).stdout.split()
     assert owned == [], f"Asterisk's uid/gid {uid} owns host files: {owned[:10]}"
+
+
+def test_reload_applies_edited_app_settings_without_restarting_asterisk(node: Node) -> None:
+    def state() -> dict[str, Any]:
+        return dict(json.loads(hotline(node.config, "status").stdout))
+
+    def campaigns() -> dict[str, int]:
+        return {c["name"]: c["max_channels"] for c in api(node, "/api/callbacks/campaigns")}
+
+    original = node.config.read_text()
+    before = state()
+    try:
+        node.config.write_text(
+            original + '\n[[callbacks.campaigns]]\nname = "reloaded"\nmax_channels = 2\n'
+        )
+        out = hotline(node.config, "reload").stdout
+        assert "app restarted" in out
+        after = state()
+        assert after["asterisk"]["pid"] == before["asterisk"]["pid"]  # calls stay up
+        assert after["app"]["pid"] != before["app"]["pid"]
+        assert after["health"]["status"] == "ok"
+        assert campaigns() == {"reloaded": 2}
+        runtime = json.loads(Path(node.runtime["data_dir"], "runtime.json").read_text())
+        assert runtime["app"]["pid"] == after["app"]["pid"]
+
+        # A bad edit: a clear error, and the node goes on as it was.
+        node.config.write_text(original + "\n[[callbacks.campaigns]]\nmax_channels = 0\n")
+        with pytest.raises(AssertionError, match="max_channels"):
+            hotline(node.config, "reload")
+        assert Path(f"/proc/{after['app']['pid']}").exists()  # the same app still serves
+        assert campaigns() == {"reloaded": 2}
+    finally:
+        node.config.write_text(original)
+        hotline(node.config, "reload")
+    assert campaigns() == {"default": 4}

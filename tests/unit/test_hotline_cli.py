@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from hotline import cli, service
+from hotline.errors import SetupError
+from tests.conftest import EXAMPLE_PLAN, TEST_SECRET, TEST_TOKEN
 
 DESC: dict[str, Any] = {
     "node_id": "n1",
@@ -55,3 +57,33 @@ def test_runtime_description_names_the_number_plan_and_the_carrier_port(
     assert desc["number_plan"] == str(settings.number_plan_file)
     assert desc["sip"]["carrier_port"] == settings.sip.carrier_port == 5060
     assert desc["sip"]["carrier_source"] == "127.0.0.2"
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "hotline.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\nnumber_plan = "{EXAMPLE_PLAN}"\n'
+        f'[ami]\nsecret = "{TEST_SECRET}"\n[api]\ntoken = "{TEST_TOKEN}"\n{extra}'
+    )
+    return config
+
+
+def test_reload_refuses_a_bad_edit_before_touching_the_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's own start-up checks run first, in a throwaway process: a missing speech
+    model (a check only the app makes) leaves Asterisk and the running app alone."""
+    touched: list[str] = []
+    monkeypatch.setattr(service, "stop_pid", lambda *a: touched.append("stop app"))
+    monkeypatch.setattr(service, "start_app", lambda *a: touched.append("start app") or 1)
+    monkeypatch.setattr(service, "_prompts", lambda *a: touched.append("prompts"))
+    monkeypatch.setattr(
+        service.AsteriskControl, "reload", lambda self: touched.append("core reload")
+    )
+    service.check_app(_config(tmp_path))  # the good settings pass
+    bad = _config(tmp_path, '[transcription]\nmodel = "no-such-model"\n')
+    with pytest.raises(SetupError, match=r"nothing was changed:\n.*transcription\.model"):
+        service.reload(bad)
+    with pytest.raises(SettingsError, match="max_channels"):
+        service.reload(_config(tmp_path, "[[callbacks.campaigns]]\nname = 'x'\nmax_channels = 0\n"))
+    assert touched == []
