@@ -17,9 +17,13 @@ import pytest
 
 from core.settings import AsteriskSettings
 from tests.e2e.bed import Node, hotline
-from tests.e2e.helpers import api
+from tests.e2e.helpers import api, start_agent
+from tests.e2e.peers.audio import duration, rms
 
 pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+README_CALLER = "13800000001"  # examples/sipp-citizen.xml
 
 
 def test_status_prints_the_runtime_description(node: Node) -> None:
@@ -133,3 +137,30 @@ def test_reload_applies_edited_app_settings_without_restarting_asterisk(node: No
         node.config.write_text(original)
         hotline(node.config, "reload")
     assert campaigns() == {"default": 4}
+
+
+def test_the_readme_call_is_heard_end_to_end(
+    node: Node, speech: dict[str, Path], tmp_path: Path
+) -> None:
+    """README "Try a call": its SIPp command, as written (on this node's port), reaches the
+    agent after the greeting and both recorded legs carry speech."""
+    readme = (REPO / "README.md").read_text()
+    (command,) = [line for line in readme.splitlines() if "examples/sipp-citizen.xml" in line]
+    argv = command.replace("127.0.0.1:15060", node.sip_target).split()
+    before = {c["uniqueid"] for c in api(node, f"/api/calls?caller={README_CALLER}")}
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        sipp = subprocess.run(
+            [*argv, "-nostdin"], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        agent.stop()
+    assert sipp.returncode == 0, sipp.stdout[-2000:]
+    (call,) = [
+        c for c in api(node, f"/api/calls?caller={README_CALLER}") if c["uniqueid"] not in before
+    ]
+    assert call["outcome"] == "answered" and call["agent_id"] == "1001"
+    for leg in (call["recording_in"], call["recording_out"]):
+        path = node.recordings / leg
+        assert duration(path) > 20, f"{leg} is only {duration(path):.1f} s"
+        assert rms(path) > 300, f"{leg} is silent (rms {rms(path):.0f})"
