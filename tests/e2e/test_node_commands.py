@@ -17,7 +17,7 @@ import pytest
 
 from core.settings import AsteriskSettings
 from tests.e2e.bed import Node, hotline
-from tests.e2e.helpers import api, start_agent
+from tests.e2e.helpers import api, last_call, start_agent
 from tests.e2e.peers.audio import duration, rms
 
 pytestmark = pytest.mark.e2e
@@ -147,7 +147,6 @@ def test_the_readme_call_is_heard_end_to_end(
     readme = (REPO / "README.md").read_text()
     (command,) = [line for line in readme.splitlines() if "examples/sipp-citizen.xml" in line]
     argv = command.replace("127.0.0.1:15060", node.sip_target).split()
-    before = {c["uniqueid"] for c in api(node, f"/api/calls?caller={README_CALLER}")}
     agent = start_agent(node, "1001", speech, tmp_path)
     try:
         sipp = subprocess.run(
@@ -156,9 +155,7 @@ def test_the_readme_call_is_heard_end_to_end(
     finally:
         agent.stop()
     assert sipp.returncode == 0, sipp.stdout[-2000:]
-    (call,) = [
-        c for c in api(node, f"/api/calls?caller={README_CALLER}") if c["uniqueid"] not in before
-    ]
+    call = last_call(node, README_CALLER)
     assert call["outcome"] == "answered" and call["agent_id"] == "1001"
     for leg in (call["recording_in"], call["recording_out"]):
         path = node.recordings / leg

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.bed import Node, hotline
-from tests.e2e.helpers import CALLER, api, citizen_call, start_agent
+from tests.e2e.helpers import citizen_call, last_call, start_agent
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ def call(node: Node, speech: dict[str, Path], tmp_path_factory: pytest.TempPathF
         assert rc == 0, out
     finally:
         agent.stop()
-    (rec,) = api(node, f"/api/calls?caller={CALLER}")
+    rec = last_call(node)
     legs = [node.recordings / rec["recording_in"], node.recordings / rec["recording_out"]]
     deadline = time.monotonic() + 10
     while not all(p.exists() for p in legs) and time.monotonic() < deadline:
