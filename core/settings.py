@@ -59,14 +59,23 @@ class SipSettings(BaseModel):
     carrier_port: Port = 5060  # where outbound calls (callbacks, click-to-call) are sent
     rtp_start: Port = 20000
     rtp_end: Port = 20999
+    # Where Asterisk's RTP sockets bind and what its SDP offers; None: sip.bind.
+    media_address: str | None = None
     # Ends calls whose peer vanished without a BYE (seen piling up under load otherwise).
     rtp_timeout_seconds: int = Field(default=60, ge=5)
 
-    @field_validator("bind", "carrier_address")
+    @field_validator("bind", "carrier_address", "media_address")
     @classmethod
-    def _ip(cls, value: str) -> str:
-        ipaddress.ip_address(value)
+    def _ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)
         return value
+
+    @property
+    def media_bind(self) -> str | None:
+        """The address RTP binds to, or None (bound to every interface) when SIP is."""
+        address = self.media_address or self.bind
+        return None if ipaddress.ip_address(address).is_unspecified else address
 
     @model_validator(mode="after")
     def _ranges(self) -> SipSettings:
@@ -132,6 +141,9 @@ class AsteriskSettings(BaseModel):
     instance: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     # Optional Debian mirror for debootstrap/apt; None keeps debootstrap's default.
     mirror: str | None = None
+    # uid and gid of the root's asterisk user, which Asterisk runs as. No host account may
+    # use them (checked at install): the root's own choice (101) is often the host's postgres.
+    uid: int = Field(default=61345, ge=1000, le=2**31 - 1)
 
 
 class QueueSettings(BaseModel):

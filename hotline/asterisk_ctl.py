@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 
+from core.private import ASTERISK_UMASK
 from core.settings import Settings
 from hotline.asterisk_config import Instance, write_instance
 from hotline.errors import SetupError
@@ -72,6 +73,7 @@ class AsteriskControl:
         if (pid := self.pid()) is not None:
             log.info("Asterisk already running (pid %s)", pid)
             return pid
+        self.root.check_asterisk_id(self.settings.asterisk.uid)
         self.root.ensure_proc()
         self.configure()
         subprocess.run(
@@ -80,6 +82,7 @@ class AsteriskControl:
             ),
             check=True,
             capture_output=True,
+            umask=ASTERISK_UMASK,  # recordings and logs 0640: Asterisk's group, not others
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

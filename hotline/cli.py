@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.private import use_private_umask
 from core.settings import SettingsError, default_config_path, load_settings
 from hotline import service
 from hotline.asterisk_config import write_instance
@@ -29,10 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     inst = sub.add_parser("install", help="settings, secrets, Asterisk root, prompts, database")
     inst.add_argument("--no-root", action="store_true", help="skip building the Asterisk root")
+    inst.add_argument("--up", action="store_true", help="then start the node (`hotline up`)")
     sub.add_parser("up", help="start Asterisk and the app; print where everything is")
     sub.add_parser("down", help="stop what `up` started (by pid)")
     sub.add_parser(
-        "reload", help="apply an edited number plan / settings to the running node (no call drops)"
+        "reload",
+        help="apply an edited number plan / settings: Asterisk reload, app restart (calls stay)",
     )
     st = sub.add_parser("status", help="print the runtime description (JSON) and health")
     st.add_argument("--brief", action="store_true", help="one line per process")
@@ -91,12 +94,17 @@ def run(argv: list[str]) -> int:
     config: Path = args.config or default_config_path()
     if args.cmd == "install":
         service.install(config, with_root=not args.no_root)
-        print("installed; start the node with: hotline up")
+        if args.up:
+            print(service.summary(service.up(config)))
+        else:
+            print("installed; start the node with: hotline up")
     elif args.cmd == "up":
         print(service.summary(service.up(config)))
     elif args.cmd == "reload":
-        service.reload(config)
-        print("reloaded: prompts, Asterisk configuration; the app reads the plan on the next call")
+        print(
+            "reloaded: prompts, Asterisk configuration (core reload); "
+            f"app restarted with the new settings (pid {service.reload(config)})"
+        )
     elif args.cmd == "down":
         stopped = service.down(config)
         print("stopped " + ", ".join(stopped) if stopped else "nothing was running")
@@ -113,7 +121,7 @@ def run(argv: list[str]) -> int:
     elif args.cmd == "asterisk":
         ctl = AsteriskControl(load_settings(config))
         if args.action == "build":
-            ctl.root.ensure(ctl.settings.asterisk.mirror)
+            ctl.root.ensure(ctl.settings.asterisk.mirror, ctl.settings.asterisk.uid)
             print(f"{ctl.root.path}: {ctl.root.version()}")
         elif args.action == "start":
             print(f"Asterisk running (pid {ctl.start()})")
@@ -164,6 +172,7 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
+    use_private_umask()  # what the command writes for the node is its own (core.private)
     try:
         sys.exit(run(sys.argv[1:]))
     except (SetupError, SettingsError) as exc:

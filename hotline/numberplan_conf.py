@@ -37,9 +37,18 @@ def extensions(plan: NumberPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def endpoint_media(settings: Settings) -> str:
+    """Media lines of every endpoint: RTP timeouts, and RTP bound to the media address
+    (``sip.media_address``, else ``sip.bind``) instead of every interface."""
+    timeout = settings.sip.rtp_timeout_seconds
+    lines = f"rtp_timeout={timeout}\nrtp_timeout_hold={timeout * 5}\n"
+    if (address := settings.sip.media_bind) is not None:
+        lines += f"media_address={address}\nbind_rtp_to_media_address=yes\n"
+    return lines
+
+
 def peers(plan: NumberPlan, settings: Settings) -> str:
     blocks = []
-    timeout = settings.sip.rtp_timeout_seconds
     for peer in plan.peers():
         handover = isinstance(peer, EmergencyCentre) and peer.hands_over
         extra = ""
@@ -58,9 +67,7 @@ direct_media=no
 rtp_symmetric=yes
 dtmf_mode=rfc4733
 aors={peer.endpoint}
-rtp_timeout={timeout}
-rtp_timeout_hold={timeout * 5}
-set_var=HOTLINE_SOURCE={peer.number}
+{endpoint_media(settings)}set_var=HOTLINE_SOURCE={peer.number}
 {extra}
 [{peer.endpoint}]
 type=aor

@@ -24,6 +24,7 @@ from typing import Any
 import tomli_w
 
 from app.migrate import upgrade
+from core.private import UMASK, make_private
 from core.settings import Settings, load_settings, read_config_file
 from hotline.asterisk_config import REPO_CONF, Instance, ensure_agent_secrets
 from hotline.asterisk_ctl import AsteriskControl, _alive
@@ -65,7 +66,7 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     """Everything a node needs before `up`: settings, secrets, root, prompts, database."""
     generated = ensure_config(config_path)
     settings = load_settings(config_path)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     print(f"settings {config_path}" + (f" (generated {', '.join(generated)})" if generated else ""))
     ensure_agent_secrets(settings)
     print(f"agent SIP passwords in {settings.agent_secrets_file}")
@@ -74,7 +75,7 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     ctl = AsteriskControl(settings)
     if with_root:
         started = time.monotonic()
-        ctl.root.ensure(settings.asterisk.mirror)
+        ctl.root.ensure(settings.asterisk.mirror, settings.asterisk.uid)
         print(
             f"Asterisk root ready at {ctl.root.path} ({time.monotonic() - started:.1f} s): "
             f"{ctl.root.version()}"
@@ -86,6 +87,7 @@ def install(config_path: Path, *, with_root: bool = True) -> Settings:
     _prompts(settings, ctl)
     upgrade(settings.db_url)
     print(f"database ready: {settings.db_url}")
+    make_private(settings.data_dir)
     return settings
 
 
@@ -100,17 +102,48 @@ def _prompts(settings: Settings, ctl: AsteriskControl) -> None:
     print(f"prompts in {ctl.instance.prompts}")
 
 
-def reload(config_path: Path) -> None:
+def reload(config_path: Path) -> int:
     """Apply an edited number plan or settings to a running node without dropping calls:
-    new prompts, re-rendered Asterisk configuration, ``core reload``. The app re-reads the
-    number plan file by itself on the next call."""
+    new prompts, re-rendered Asterisk configuration and ``core reload``, then a graceful
+    restart of the app (it reads every setting at start). Asterisk keeps the calls; while
+    the app restarts, the dialplan greets and queues callers without FastAGI.
+
+    Nothing is touched unless the new settings, the plan and the app's own start-up checks
+    pass: a bad edit leaves the running node as it was. Returns the new app's pid."""
     settings = load_settings(config_path)
     ctl = AsteriskControl(settings)
-    load_plan(settings)  # refuse a broken plan before touching anything
-    _prompts(settings, ctl)
+    load_plan(settings)
+    check_app(config_path)
     if ctl.pid() is None:
         raise SetupError("Asterisk is not running: start it with `hotline up`")
+    _prompts(settings, ctl)
     ctl.reload()
+    if (old := _app_pid(settings)) is not None:
+        stop_pid(old)
+    pid = start_app(settings, config_path)
+    write_runtime(settings, config_path)
+    return pid
+
+
+def _app_cmd(config_path: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "app", "--config", str(config_path), *extra]
+
+
+def check_app(config_path: Path) -> None:
+    """The app's start-up checks (settings, transcription model …) on a throwaway process."""
+    proc = subprocess.run(
+        _app_cmd(config_path, "--check"),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SetupError(
+            "the new settings do not start the app, nothing was changed:\n"
+            + (proc.stderr.strip() or proc.stdout.strip())
+        )
 
 
 def _app_pid_file(settings: Settings) -> Path:
@@ -139,14 +172,16 @@ def start_app(settings: Settings, config_path: Path, timeout: float = 30) -> int
         return pid
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / "app.log").open("ab") as out:
+    log_fd = os.open(log_dir / "app.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(log_fd, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--config", str(config_path)],
+            _app_cmd(config_path),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=REPO,
+            umask=UMASK,
         )
     _app_pid_file(settings).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
@@ -179,6 +214,7 @@ def runtime_description(settings: Settings, config_path: Path) -> dict[str, Any]
             "port": settings.sip.port,
             "transport": "udp",
             "carrier_source": settings.sip.carrier_address,
+            "carrier_port": settings.sip.carrier_port,
             "numbers": ["12345"],
             "uri": f"sip:12345@{settings.sip.bind}:{settings.sip.port}",
         },
@@ -207,6 +243,7 @@ def runtime_description(settings: Settings, config_path: Path) -> dict[str, Any]
         ],
         "queue": settings.queue.name,
         "data_dir": str(settings.data_dir),
+        "number_plan": str(settings.number_plan_file),
         "database": settings.db_url if settings.database_url is None else "(configured)",
         "recordings_dir": str(inst.recordings),
         "asterisk": {
@@ -231,9 +268,15 @@ def up(config_path: Path) -> dict[str, Any]:
     print(f"Asterisk running (pid {asterisk_pid})")
     app_pid = start_app(settings, config_path)
     print(f"app running (pid {app_pid})")
+    return write_runtime(settings, config_path)
+
+
+def write_runtime(settings: Settings, config_path: Path) -> dict[str, Any]:
+    """runtime.json: what runs now and where (after `up`, and after `reload`)."""
     desc = runtime_description(settings, config_path)
     desc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     settings.runtime_file.write_text(json.dumps(desc, indent=2, ensure_ascii=False) + "\n")
+    make_private(settings.data_dir)
     return desc
 
 

@@ -20,7 +20,7 @@ from hotline.errors import SetupError
 
 def _password(from_stdin: bool) -> tuple[str, bool]:
     if from_stdin:
-        return sys.stdin.readline().rstrip("\\n"), False
+        return sys.stdin.readline().rstrip("\n"), False
     return generate_password(), True
 
 
@@ -29,9 +29,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> str:
     users = UserService(session_factory(engine), settings.api.token.get_secret_value())
     try:
         if args.action == "list":
-            return "\\n".join(
-                f"{u.username}\\t{u.role}\\t{u.agent_id or u.department_code or '-'}"
-                f"\\t{u.display_name}"
+            return "\n".join(
+                f"{u.username}\t{u.role}\t{u.agent_id or u.department_code or '-'}"
+                f"\t{u.display_name}"
                 for u in await users.list_users()
             )
         password, generated = _password(args.password_stdin)
@@ -55,7 +55,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> str:
         else:
             await users.set_password(args.username, password)
             done = f"password of {args.username} changed; its sessions are signed out"
-        return f"{done}\\npassword: {password}" if generated else done
+        return f"{done}\npassword: {password}" if generated else done
     except AuthError as exc:
         raise SetupError(str(exc)) from exc
     finally:

@@ -42,6 +42,11 @@ def api(node: Node, path: str, method: str = "GET", body: Any = None) -> Any:
         raise
 
 
+def last_call(node: Node, caller: str = CALLER) -> dict[str, Any]:
+    """The newest call record of ``caller`` (the API lists the newest first)."""
+    return api(node, f"/api/calls?caller={caller}&limit=1")[0]  # type: ignore[no-any-return]
+
+
 def ensure_user(
     node: Node,
     username: str,

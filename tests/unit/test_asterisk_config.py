@@ -204,3 +204,27 @@ def test_webrtc_agents_get_wss_dtls_and_a_generated_certificate(tmp_path: Path) 
 def test_http_server_is_off_without_webrtc_agents(rendered: dict[str, str]) -> None:
     assert rendered["generated/http.conf"] == "[general]\nenabled=no\n"
     assert "transport-wss" not in rendered["generated/pjsip_transports.conf"]
+
+
+@pytest.mark.parametrize(
+    ("sip", "address"),
+    [
+        ({}, "127.0.0.1"),  # follows sip.bind
+        ({"bind": "192.0.2.10", "carrier_address": "192.0.2.1"}, "192.0.2.10"),
+        ({"media_address": "198.51.100.7"}, "198.51.100.7"),  # its own address
+    ],
+)
+def test_media_binds_where_the_settings_say(
+    tmp_path: Path, sip: dict[str, str], address: str
+) -> None:
+    rendered = _render(make_settings(tmp_path, sip=sip))
+    agents = rendered["generated/pjsip_agents.conf"]
+    media = f"media_address={address}\nbind_rtp_to_media_address=yes\n"
+    assert media in rendered["generated/pjsip_carrier.conf"]
+    assert agents.count(media) == 3  # every agent (their template has no media lines)
+    assert rendered["generated/pjsip_peers.conf"].count(media) == len(list(PLAN.peers()))
+
+
+def test_sip_on_every_interface_leaves_media_there_too(tmp_path: Path) -> None:
+    rendered = _render(make_settings(tmp_path, sip={"bind": "0.0.0.0"}))
+    assert "media_address" not in "".join(rendered.values())

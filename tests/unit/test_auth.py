@@ -4,6 +4,8 @@ credential, a role check on every route, and ``hotline user add``."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -193,9 +195,10 @@ def test_user_command_prints_a_generated_password_once(
 
     run_user_command(settings, args(action="add", username="root", role="admin"))
     out = capsys.readouterr().out
-    assert "user root (admin) created" in out
-    password = out.split("password: ")[1].strip()
-    assert len(password) >= 16
+    created, password_line = out.splitlines()
+    assert created == "user root (admin) created"
+    password = password_line.removeprefix("password: ")
+    assert password != password_line and len(password) >= 16
 
     async def check() -> None:
         engine = create_engine(settings.db_url)
@@ -209,11 +212,34 @@ def test_user_command_prints_a_generated_password_once(
         finally:
             await engine.dispose()
 
-    import asyncio
-
     asyncio.run(check())
     with pytest.raises(SetupError, match="not in this node's agents"):
         run_user_command(settings, args(action="add", username="x", role="agent", agent="9999"))
+
+
+def test_user_command_reads_stdin_and_lists_in_columns(
+    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real newlines and tabs, and a password from stdin keeps its last letters (a password
+    ending in "n" once lost them to a stripped literal backslash-n)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct-horse-batteryn\n"))
+    ns = argparse.Namespace(
+        action="add", username="li", role="agent", agent="1001", name="李敏", password_stdin=True
+    )
+    run_user_command(settings, ns)
+    assert capsys.readouterr().out == "user li (agent) created\n"
+    run_user_command(settings, argparse.Namespace(action="list"))
+    assert capsys.readouterr().out == "li\tagent\t1001\t李敏\n"
+
+    async def login() -> Role:
+        engine = create_engine(settings.db_url)
+        try:
+            users = UserService(session_factory(engine), TEST_TOKEN)
+            return (await users.login("li", "correct-horse-batteryn"))[1].role
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(login()) is Role.AGENT
 
 
 def test_desk_page_and_its_assets_are_served(client: TestClient) -> None:
