@@ -88,6 +88,7 @@ class ExtensionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     ticket_id: int
+    department: str  # who asks (the dispatch page's review list shows it)
     days: int
     reason: str
     requested_by: str
