@@ -322,6 +322,7 @@ class QueueRowOut(BaseModel):
     id: int
     category: str | None
     summary: str | None
+    description: str | None  # the desk writes the request here; summary is often empty
     address: str | None
     urgency: str | None
     created_at: datetime
@@ -333,6 +334,7 @@ class PortalRowOut(BaseModel):
     id: int
     category: str | None
     summary: str | None
+    description: str | None
     address: str | None
     urgency: str | None
     state: TicketState

@@ -118,7 +118,7 @@ function showQueue() {
     const tr = el("tr", undefined, "queue-row");
     tr.dataset.ticket = r.id;
     const what = el("td");
-    what.append(el("strong", `${r.category || "—"}`), el("div", r.summary || "—"), el("div", r.address || "", "muted"));
+    what.append(el("strong", `${r.category || "—"}`), el("div", gist(r, 80)), el("div", r.address || "", "muted"));
     what.append(...badges(r), el("div", when(r.created_at), "muted"));
     const lead = deptSelect(`lead-${r.id}`, choice.lead, { empty: true, label: t("lead") });
     lead.addEventListener("change", () => { choice.lead = lead.value; });

@@ -7,7 +7,7 @@ const TEXT = {
   zh: {
     ...CASE_TEXT.zh, title: "12345 热线承办单位工作台", pool: "抢单池", to_sign: "待签收", in_progress: "办理中",
     overdue: "已超期", done: "已办结", empty: "暂无工单", claim: "抢单", accept: "签收", reply: "答复",
-    replyText: "答复内容", files: "附件（图片、PDF、Word，每个不超过 10 MB）", sendReply: "提交答复",
+    replyText: "答复内容", files: "附件（JPG/PNG 图片、PDF、Word、Excel，每个不超过 10 MB）", sendReply: "提交答复",
     dispute: "申请异议", disputeReason: "异议理由（非本单位职责等）", sendDispute: "提交异议",
     extension: "申请延期", extDays: "延期天数（工作日）", extReason: "延期理由", sendExtension: "提交延期申请",
     claimed: "抢单成功，已签收", accepted: "已签收", replied: "已答复", disputeFiled: "异议已提交，等待审核",
@@ -22,7 +22,7 @@ const TEXT = {
   en: {
     ...CASE_TEXT.en, title: "12345 Hotline Department Portal", pool: "Grab pool", to_sign: "To accept",
     in_progress: "In progress", overdue: "Overdue", done: "Done", empty: "No tickets", claim: "Claim",
-    accept: "Accept", reply: "Reply", replyText: "Reply", files: "Attachments (images, PDF, Word; 10 MB each)",
+    accept: "Accept", reply: "Reply", replyText: "Reply", files: "Attachments (JPG/PNG, PDF, Word, Excel; 10 MB each)",
     sendReply: "Send reply", dispute: "Dispute", disputeReason: "Reason (not our remit …)",
     sendDispute: "File dispute", extension: "Extension", extDays: "Extra working days", extReason: "Reason",
     sendExtension: "Ask for extension", claimed: "Claimed and accepted", accepted: "Accepted", replied: "Replied",
@@ -110,7 +110,7 @@ function showRows() {
     tr.dataset.ticket = r.id; tr.tabIndex = 0;
     if (portal.ticket && portal.ticket.id === r.id) tr.className = "selected";
     const left = timeLeft(r, portal.view);
-    const cells = [r.id, r.category || "—", r.summary || "—", r.address || "—", sub("states", r.state)];
+    const cells = [r.id, r.category || "—", gist(r), r.address || "—", sub("states", r.state)];
     for (const v of cells) tr.append(el("td", String(v)));
     const tl = el("td", left.text, left.near ? "time-left near" : "time-left");
     tl.dataset.near = left.near ? "1" : "0";
@@ -155,7 +155,9 @@ function showTicket(ticket) {
     ["caller", ticket.caller], ["created", when(ticket.created_at)], ["lead", deptName(ticket.department)],
     ["assisting", (ticket.assisting || []).map(deptName).join("、") || t("none")],
     ["dispatchMode", ticket.dispatch_mode ? t(ticket.dispatch_mode) : "—"],
-    ["signDue", when(ticket.sign_due_at)], ["replyDue", when(ticket.reply_due_at)], ["timeLeft", left.text],
+    // 签收时限 matters until it is signed for; then the reply deadline does.
+    ...(["dispatched", "reopened"].includes(ticket.state) ? [["signDue", when(ticket.sign_due_at)]] : []),
+    ["replyDue", when(ticket.reply_due_at)], ["timeLeft", left.text],
     ["flags", badges(ticket).map((b) => b.textContent).join(" ") || t("none")],
   ]);
   $("d-request").textContent = ticket.description || ticket.summary || "—";
@@ -196,7 +198,11 @@ async function act(button, fn, done) {
 }
 
 const ticketPath = (what) => `/api/tickets/${portal.ticket.id}/${what}`;
-$("claim").addEventListener("click", () => act($("claim"), () => api(ticketPath("claim"), "POST"), "claimed"));
+// A claim signs for the ticket: it moves to 办理中, where the handler goes on with it.
+$("claim").addEventListener("click", () => act($("claim"), async () => {
+  await api(ticketPath("claim"), "POST");
+  showView("in_progress");
+}, "claimed"));
 $("accept").addEventListener("click", () => act($("accept"), () => api(ticketPath("accept"), "POST"), "accepted"));
 
 $("reply-form").addEventListener("submit", (ev) => {

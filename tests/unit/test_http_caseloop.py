@@ -37,13 +37,14 @@ def test_dispatch_grab_claim_reply_and_the_portal(client: TestClient) -> None:
     ticket_id = registered(client, "c.1")
     (row,) = client.get("/api/dispatch/queue", headers=disp).json()
     assert row["suggestion"] == {"lead": "sthjj", "assisting": ["gaj", "cgj"]}
+    assert row["description"] == "夜间施工噪音"  # what the dispatcher reads (no summary yet)
     assert client.get("/api/dispatch/queue", headers=env).status_code == 403
     assert post(client, f"/api/tickets/{ticket_id}/dispatch", env, mode="grab").status_code == 403
     published = post(client, f"/api/tickets/{ticket_id}/dispatch", disp, mode="grab").json()
     assert (published["dispatch_mode"], published["department"]) == ("grab", None)
     assert published["grab_until"] and published["sign_due_at"]
     pool = client.get("/api/portal/tickets?view=pool", headers=police).json()
-    assert [r["id"] for r in pool] == [ticket_id]
+    assert [(r["id"], r["description"]) for r in pool] == [(ticket_id, "夜间施工噪音")]
     assert client.get("/api/portal/tickets?view=pool", headers=hexi).json() == []
     assert client.get(f"/api/tickets/{ticket_id}", headers=hexi).status_code == 404
     assert client.post(f"/api/tickets/{ticket_id}/claim", headers=hexi).status_code == 404
