@@ -88,6 +88,7 @@ class ExtensionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     ticket_id: int
+    department: str  # who asks (the dispatch page's review list shows it)
     days: int
     reason: str
     requested_by: str
@@ -321,6 +322,7 @@ class QueueRowOut(BaseModel):
     id: int
     category: str | None
     summary: str | None
+    description: str | None  # the desk writes the request here; summary is often empty
     address: str | None
     urgency: str | None
     created_at: datetime
@@ -332,6 +334,7 @@ class PortalRowOut(BaseModel):
     id: int
     category: str | None
     summary: str | None
+    description: str | None
     address: str | None
     urgency: str | None
     state: TicketState

@@ -21,6 +21,9 @@ const CASE_TEXT = {
       refused: "已拒绝" },
     supervisionKinds: { reminder: "催办提醒", overdue: "超期督办", forced: "指定派发", manual: "人工督办" },
     levels: { phone: "电话督办", written: "书面督办", onsite: "现场督办" },
+    // Reasons the server writes in English on some moves.
+    reasons: { "call entered the hotline": "来电进入热线", "saved at the desk": "座席登记受理",
+      "call taken while the app was down (from Asterisk's queue log)": "系统中断期间接听（据队列日志补录）" },
   },
   en: {
     ticketNo: "Ticket", category: "Category", summary: "Summary", address: "Address", status: "Status",
@@ -40,6 +43,7 @@ const CASE_TEXT = {
       refused: "Refused" },
     supervisionKinds: { reminder: "Reminder", overdue: "Overdue", forced: "Assigned", manual: "Manual" },
     levels: { phone: "Phone", written: "Written", onsite: "On site" },
+    reasons: {},
   },
 };
 
@@ -83,6 +87,12 @@ function timeLeft(row, view, now = Date.now()) {
   return { text: late ? `${t("overdueBy")} ${duration(left)}` : duration(left), late, near, seconds: left };
 }
 
+// A row's request in a list: the summary, else the start of what the citizen said.
+function gist(row, max = 40) {
+  const text = row.summary || row.description || "—";
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 function badges(row) {
   const out = [];
   if (row.urgency === "urgent") out.push(el("span", t("urgent"), "badge urgent"));
@@ -118,7 +128,7 @@ function historyItems(ticket) {
   const items = [];
   const add = (at, kind, text, extra) => items.push({ at, kind, text, extra });
   for (const m of ticket.transitions || []) {
-    add(m.at, "transition", `${sub("states", m.from_state)} → ${sub("states", m.to_state)} · ${m.actor}${m.reason ? " · " + m.reason : ""}`);
+    add(m.at, "transition", `${sub("states", m.from_state)} → ${sub("states", m.to_state)} · ${m.actor}${m.reason ? " · " + sub("reasons", m.reason) : ""}`);
   }
   for (const d of ticket.disputes || []) {
     add(d.filed_at, "dispute", `${deptName(d.department)} · ${d.reason} · ${sub("review", d.status)}${d.note ? " · " + d.note : ""}${d.new_department ? " → " + deptName(d.new_department) : ""}`);

@@ -11,7 +11,7 @@ const TEXT = {
     consult: "咨询转接", completeTransfer: "完成转接", cancelTransfer: "取消转接", threeway: "三方通话",
     blind: "直接转接", hangup: "挂断", category: "类别", address: "地址", description: "诉求内容",
     urgency: "紧急程度", normal: "一般", urgent: "紧急", consent: "同意回访联系", save: "保存",
-    register: "登记受理", badCategory: "请从目录中选择类别", needCategory: "登记受理前请选择类别", earlier: "历史工单", created: "时间", status: "状态", saved: "已保存",
+    register: "登记受理", badCategory: "请从目录中选择类别", categoryHint: "从目录中选择，可输入筛选", needCategory: "登记受理前请选择类别", earlier: "历史工单", created: "时间", status: "状态", saved: "已保存",
     registered: "已登记受理", callEnded: "通话已结束", consulting: "正在咨询…", centreAnswered: "已接听，可完成转接", transferred: "已转接",
     cancelled: "已取消转接", threewayOn: "三方通话中", badTarget: "请输入转接号码",
     callBack: "回拨", hold: "保持", unhold: "恢复通话", missed: "漏接回拨", waited: "等待",
@@ -32,7 +32,8 @@ const TEXT = {
     threeway: "Three-way", blind: "Blind transfer", hangup: "Hang up", category: "Category",
     address: "Address", description: "Request", urgency: "Urgency", normal: "Normal",
     urgent: "Urgent", consent: "May call back", save: "Save", register: "Register",
-    badCategory: "Choose a category from the catalogue", needCategory: "Choose a category before registering",
+    badCategory: "Choose a category from the catalogue", categoryHint: "Choose from the catalogue; type to filter",
+    needCategory: "Choose a category before registering",
     earlier: "Earlier tickets", created: "Created", status: "Status", saved: "Saved",
     registered: "Registered", callEnded: "Call ended", consulting: "Consulting…", centreAnswered: "answered: the transfer may be completed",
     transferred: "Transferred", cancelled: "Transfer cancelled", threewayOn: "Three-way call",
@@ -60,6 +61,7 @@ function applyLanguage() {
   if (desk.phoneState) phoneState(desk.phoneState);
   if (desk.pop) showEarlier(desk.pop.earlier_tickets);
   if (desk.categories) showCategories();
+  $("t-category").placeholder = t("categoryHint"); // the field is a choice, not free text
 }
 
 // --- sign-in (common.js) ------------------------------------------------------------------

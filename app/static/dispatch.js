@@ -14,6 +14,8 @@ const TEXT = {
     extensions: "延期审批", extensionsEmpty: "没有待审批的延期申请", grant: "批准", refuse: "拒绝",
     decided: "已审批", listUnavailable: "列表暂不可读：", sameReviewer: "复核须由另一位审核人完成",
     notRegistered: "工单已不在待派状态", needConfirmation: "派单前须电话确认",
+    alreadyReviewed: "该异议已由他人处理", sameDept: "改派单位不能是申请异议的单位",
+    noEligible: "目录中没有可抢单的单位，请选择主办单位", requestedAt: "申请时间", waitingSecond: "待另一位审核人复核",
   },
   en: {
     ...CASE_TEXT.en, title: "12345 Hotline Dispatch", queue: "Waiting for dispatch",
@@ -26,10 +28,18 @@ const TEXT = {
     grant: "Grant", refuse: "Refuse", decided: "Decided", listUnavailable: "List unavailable: ",
     sameReviewer: "A different reviewer must confirm", notRegistered: "The ticket is no longer waiting",
     needConfirmation: "Confirm by phone before dispatching",
+    alreadyReviewed: "Someone else already handled this dispute", sameDept: "Send it to another department than the disputing one",
+    noEligible: "No department in the catalogue may claim it: choose the lead", requestedAt: "Asked at",
+    waitingSecond: "Waiting for a second reviewer",
   },
 };
 
-const REFUSALS = [["different", "sameReviewer"], ["not registered", "notRegistered"], ["confirmation", "needConfirmation"]];
+// The API's refusals (409/422 with a reason in English), in the dispatcher's words.
+const REFUSALS = [
+  ["different reviewer", "sameReviewer"], ["can be dispatched", "notRegistered"], ["by phone", "needConfirmation"],
+  ["already approved", "alreadyReviewed"], ["already rejected", "alreadyReviewed"], ["can be confirmed", "alreadyReviewed"],
+  ["must differ from", "sameDept"], ["no department may claim", "noEligible"],
+];
 const board = { user: null, timer: null, choice: new Map(), queue: [], disputes: [], extensions: [] };
 
 async function start(user) {
@@ -51,12 +61,11 @@ async function refresh() {
   if (!page.token || !board.user) return;
   $("error").textContent = "";
   const supervisor = board.user.role !== "dispatcher";
-  const [queue, pending, approved, extensions] = await Promise.all([
-    list("/api/dispatch/queue", []), list("/api/disputes?status=pending&limit=100", []),
-    list("/api/disputes?status=approved&limit=100", []),
-    supervisor ? list("/api/extensions?status=pending&limit=100", []) : [],
+  const [queue, reviews] = await Promise.all([
+    list("/api/dispatch/queue", []), list("/api/dispatch/reviews", { disputes: [], extensions: [] }),
   ]);
-  Object.assign(board, { queue, disputes: [...pending, ...approved], extensions });
+  // Disputes: pending (审核) and approved (复核 by another reviewer); extensions for supervisors.
+  Object.assign(board, { queue, disputes: reviews.disputes, extensions: supervisor ? reviews.extensions : [] });
   $("updated").textContent = `${t("updated")} ${new Date().toLocaleTimeString(locale())}`;
   render();
 }
@@ -109,7 +118,7 @@ function showQueue() {
     const tr = el("tr", undefined, "queue-row");
     tr.dataset.ticket = r.id;
     const what = el("td");
-    what.append(el("strong", `${r.category || "—"}`), el("div", r.summary || "—"), el("div", r.address || "", "muted"));
+    what.append(el("strong", `${r.category || "—"}`), el("div", gist(r, 80)), el("div", r.address || "", "muted"));
     what.append(...badges(r), el("div", when(r.created_at), "muted"));
     const lead = deptSelect(`lead-${r.id}`, choice.lead, { empty: true, label: t("lead") });
     lead.addEventListener("change", () => { choice.lead = lead.value; });
@@ -121,8 +130,11 @@ function showQueue() {
     const send = (mode) => (b) => {
       if (mode === "direct" && !choice.lead) { say(t("needLead"), false); lead.focus(); return; }
       act(b, async () => {
-        const body = { mode, assisting: choice.assisting, note: choice.note || undefined };
-        if (choice.lead) body.lead = choice.lead;
+        // Direct: to the lead (with 协办). Grab: the pool is offered to the chosen lead and
+        // assisting departments (none chosen: the catalogue's).
+        const body = { mode, note: choice.note || undefined };
+        if (mode === "direct") Object.assign(body, { lead: choice.lead, assisting: choice.assisting });
+        else body.eligible = [...new Set([choice.lead, ...choice.assisting].filter(Boolean))];
         await api(`/api/tickets/${r.id}/dispatch`, "POST", body);
         board.choice.delete(r.id);
       }, mode === "direct" ? "dispatched" : "published");
@@ -154,7 +166,12 @@ function showDisputes() {
       }), "reviewed");
       acts.append(to, note, button("approve", review("approve")), button("reject", review("reject"), "danger"));
     } else {
-      acts.append(note, button("confirm", (b) => act(b, () => api(`/api/disputes/${d.id}/confirm`, "POST", { note: note.value }), "confirmed")));
+      // 双人复核: whoever approved it may not confirm it (the server refuses it too).
+      const confirm = button("confirm", (b) => act(b, () => api(`/api/disputes/${d.id}/confirm`, "POST", { note: note.value }), "confirmed"));
+      const mine = d.reviewed_by === `${board.user.role}:${board.user.username}`;
+      confirm.disabled = mine;
+      acts.append(note, confirm);
+      if (mine) { confirm.title = t("sameReviewer"); acts.append(el("span", t("waitingSecond"), "muted second")); }
     }
     const status = `${sub("review", d.status)}${d.reviewed_by ? " · " + d.reviewed_by : ""}${d.new_department ? " → " + deptName(d.new_department) : ""}`;
     for (const v of [d.ticket_id, deptName(d.department), d.reason, status]) tr.append(el("td", String(v)));
@@ -170,7 +187,7 @@ function showExtensions() {
   $("extensions").tBodies[0].replaceChildren(...board.extensions.map((x) => {
     const tr = el("tr", undefined, "queue-row");
     tr.dataset.extension = x.id; tr.dataset.ticket = x.ticket_id;
-    for (const v of [x.ticket_id, deptName(x.department), x.days, x.reason, when(x.reply_due_at)]) tr.append(el("td", String(v)));
+    for (const v of [x.ticket_id, deptName(x.department), x.days, x.reason, when(x.requested_at)]) tr.append(el("td", String(v)));
     const note = el("input"); note.placeholder = t("note"); note.setAttribute("aria-label", t("note")); note.maxLength = 200;
     const decide = (approve) => (b) => act(b, () => api(`/api/extensions/${x.id}/decide`, "POST", { approve, note: note.value }), "decided");
     const acts = el("div", undefined, "buttons");

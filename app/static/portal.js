@@ -7,35 +7,49 @@ const TEXT = {
   zh: {
     ...CASE_TEXT.zh, title: "12345 热线承办单位工作台", pool: "抢单池", to_sign: "待签收", in_progress: "办理中",
     overdue: "已超期", done: "已办结", empty: "暂无工单", claim: "抢单", accept: "签收", reply: "答复",
-    replyText: "答复内容", files: "附件（图片、PDF、Word，每个不超过 10 MB）", sendReply: "提交答复",
+    replyText: "答复内容", files: "附件（JPG/PNG 图片、PDF、Word、Excel，每个不超过 10 MB）", sendReply: "提交答复",
     dispute: "申请异议", disputeReason: "异议理由（非本单位职责等）", sendDispute: "提交异议",
     extension: "申请延期", extDays: "延期天数（工作日）", extReason: "延期理由", sendExtension: "提交延期申请",
-    claimed: "抢单成功", accepted: "已签收", replied: "已答复", disputeFiled: "异议已提交，等待审核",
-    extensionAsked: "延期申请已提交，等待审批", uploading: "正在上传附件…", tooBig: "附件超过 10 MB：",
+    claimed: "抢单成功，已签收", accepted: "已签收", replied: "已答复", disputeFiled: "异议已提交，等待审核",
+    extensionAsked: "延期申请已提交，等待审批", uploading: "正在上传附件…", tooBig: "附件超过 10 MB",
     alreadyClaimed: "已被其他单位抢单", grabEnded: "抢单时间已结束", windowClosed: "已超过异议申请期限",
-    overdueNoExtension: "已超期，不能申请延期", badFile: "附件类型不支持",
+    overdueNoExtension: "已超期，不能申请延期", badFile: "附件类型不支持（仅限 JPG、PNG、PDF、DOCX、XLSX）",
+    notInPool: "工单已不在抢单池", notOffered: "此工单未向本单位发布", notYours: "此工单不由本单位办理",
+    acceptFirst: "请先签收，再答复", cannotAccept: "工单当前状态不能签收", cannotDispute: "工单当前状态不能申请异议",
+    extPending: "已有延期申请在审批中", extTooLong: "延期累计天数超过上限", emptyFile: "附件是空文件",
+    disputedNote: "异议审核中：审核结果出来前不能答复，答复时限照常计算。",
   },
   en: {
     ...CASE_TEXT.en, title: "12345 Hotline Department Portal", pool: "Grab pool", to_sign: "To accept",
     in_progress: "In progress", overdue: "Overdue", done: "Done", empty: "No tickets", claim: "Claim",
-    accept: "Accept", reply: "Reply", replyText: "Reply", files: "Attachments (images, PDF, Word; 10 MB each)",
+    accept: "Accept", reply: "Reply", replyText: "Reply", files: "Attachments (JPG/PNG, PDF, Word, Excel; 10 MB each)",
     sendReply: "Send reply", dispute: "Dispute", disputeReason: "Reason (not our remit …)",
     sendDispute: "File dispute", extension: "Extension", extDays: "Extra working days", extReason: "Reason",
-    sendExtension: "Ask for extension", claimed: "Claimed", accepted: "Accepted", replied: "Replied",
+    sendExtension: "Ask for extension", claimed: "Claimed and accepted", accepted: "Accepted", replied: "Replied",
     disputeFiled: "Dispute filed, waiting for review", extensionAsked: "Extension asked, waiting for a decision",
-    uploading: "Uploading attachments…", tooBig: "Attachment over 10 MB: ",
+    uploading: "Uploading attachments…", tooBig: "Attachment over 10 MB",
     alreadyClaimed: "Another department claimed it first", grabEnded: "The grab window has ended",
     windowClosed: "The dispute window has passed", overdueNoExtension: "Overdue: no extension possible",
-    badFile: "This file type is not accepted",
+    badFile: "This file type is not accepted (JPG, PNG, PDF, DOCX, XLSX only)",
+    notInPool: "The ticket is no longer in the grab pool", notOffered: "This ticket was not offered to your department",
+    notYours: "Your department does not handle this ticket", acceptFirst: "Accept the ticket before replying",
+    cannotAccept: "The ticket cannot be accepted in its state", cannotDispute: "The ticket cannot be disputed in its state",
+    extPending: "An extension request is already waiting", extTooLong: "Too many extra days in all",
+    emptyFile: "The attachment is empty",
+    disputedNote: "Dispute under review: no reply until it is decided; the reply clock keeps running.",
   },
 };
 
-// The API's 409/415 reasons, in the handler's words.
+// The API's refusals (403/404/409/413/415/422 with a reason in English), in the handler's words.
 const REFUSALS = [
-  ["already claimed", "alreadyClaimed"], ["grab window", "grabEnded"], ["dispute window", "windowClosed"],
-  ["overdue", "overdueNoExtension"], ["content type", "badFile"], ["file type", "badFile"],
+  ["already claimed", "alreadyClaimed"], ["grab window", "grabEnded"], ["not in the grab pool", "notInPool"],
+  ["not offered to", "notOffered"], ["not by your department", "notYours"], ["can be replied to", "acceptFirst"],
+  ["can be signed for", "cannotAccept"], ["can be disputed", "cannotDispute"], ["dispute window", "windowClosed"],
+  ["already overdue", "overdueNoExtension"], ["still pending", "extPending"], ["at most", "extTooLong"],
+  ["larger than", "tooBig"], ["not an allowed file", "badFile"], ["file is empty", "emptyFile"],
 ];
 const MAX_FILE = 10 * 1024 * 1024;
+const named = (msg, name) => (page.lang === "zh" ? `${msg}：${name}` : `${msg}: ${name}`);
 const VIEWS = ["pool", "to_sign", "in_progress", "overdue", "done"];
 
 const portal = { view: "to_sign", rows: [], ticket: null, timer: null, readOnly: true };
@@ -46,9 +60,9 @@ async function start(user) {
     return;
   }
   portal.readOnly = user.role !== "department"; // supervisors watch; handlers act
-  $("who").textContent = `${user.username}${user.department_code ? " · " + user.department_code : ""}`;
+  $("who").textContent = `${user.username}${user.department ? " · " + user.department : ""}`;
   try { await loadDepartments(); } catch (_) { /* codes shown instead of names */ }
-  if (user.department_code) $("who").textContent = `${user.username} · ${deptName(user.department_code)}`;
+  if (user.department) $("who").textContent = `${user.username} · ${deptName(user.department)}`;
   showView(location.hash.slice(1) || portal.view);
   clearInterval(portal.timer);
   portal.timer = setInterval(refresh, 10000);
@@ -96,7 +110,7 @@ function showRows() {
     tr.dataset.ticket = r.id; tr.tabIndex = 0;
     if (portal.ticket && portal.ticket.id === r.id) tr.className = "selected";
     const left = timeLeft(r, portal.view);
-    const cells = [r.id, r.category || "—", r.summary || "—", r.address || "—", sub("states", r.state)];
+    const cells = [r.id, r.category || "—", gist(r), r.address || "—", sub("states", r.state)];
     for (const v of cells) tr.append(el("td", String(v)));
     const tl = el("td", left.text, left.near ? "time-left near" : "time-left");
     tl.dataset.near = left.near ? "1" : "0";
@@ -141,7 +155,9 @@ function showTicket(ticket) {
     ["caller", ticket.caller], ["created", when(ticket.created_at)], ["lead", deptName(ticket.department)],
     ["assisting", (ticket.assisting || []).map(deptName).join("、") || t("none")],
     ["dispatchMode", ticket.dispatch_mode ? t(ticket.dispatch_mode) : "—"],
-    ["signDue", when(ticket.sign_due_at)], ["replyDue", when(ticket.reply_due_at)], ["timeLeft", left.text],
+    // 签收时限 matters until it is signed for; then the reply deadline does.
+    ...(["dispatched", "reopened"].includes(ticket.state) ? [["signDue", when(ticket.sign_due_at)]] : []),
+    ["replyDue", when(ticket.reply_due_at)], ["timeLeft", left.text],
     ["flags", badges(ticket).map((b) => b.textContent).join(" ") || t("none")],
   ]);
   $("d-request").textContent = ticket.description || ticket.summary || "—";
@@ -159,39 +175,51 @@ function actions(ticket) {
   $("accept").hidden = !((s === "dispatched" && !inPool) || s === "reopened");
   $("reply-form").hidden = s !== "accepted";
   $("dispute-form").hidden = inPool || !["dispatched", "accepted"].includes(s);
+  $("d-note").hidden = s !== "disputed";
   $("extension-form").hidden = s !== "accepted" || (ticket.seconds_left != null && ticket.seconds_left < 0);
 }
 
 async function act(button, fn, done) {
+  let refused = null;
   button.disabled = true;
   $("action-status").textContent = ""; $("action-status").dataset.state = "";
   try {
     await fn();
     $("action-status").textContent = t(done); $("action-status").dataset.state = "ok";
   } catch (err) {
-    $("action-status").textContent = conflictText(err, REFUSALS); $("action-status").dataset.state = "error";
+    refused = conflictText(err, REFUSALS);
+    $("action-status").textContent = refused; $("action-status").dataset.state = "error";
   } finally {
     button.disabled = false;
     await refresh();
   }
+  // The ticket may have left us (claimed by another department): say why at the top.
+  if (refused && $("detail").hidden) $("error").textContent = refused;
 }
 
 const ticketPath = (what) => `/api/tickets/${portal.ticket.id}/${what}`;
-$("claim").addEventListener("click", () => act($("claim"), () => api(ticketPath("claim"), "POST"), "claimed"));
+// A claim signs for the ticket: it moves to 办理中, where the handler goes on with it.
+$("claim").addEventListener("click", () => act($("claim"), async () => {
+  await api(ticketPath("claim"), "POST");
+  showView("in_progress");
+}, "claimed"));
 $("accept").addEventListener("click", () => act($("accept"), () => api(ticketPath("accept"), "POST"), "accepted"));
 
 $("reply-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const files = [...$("reply-files").files];
   const big = files.find((f) => f.size > MAX_FILE);
-  if (big) { $("action-status").textContent = t("tooBig") + big.name; $("action-status").dataset.state = "error"; return; }
+  if (big) { $("action-status").textContent = named(t("tooBig"), big.name); $("action-status").dataset.state = "error"; return; }
   act($("reply"), async () => {
     // The files first: a reply the citizen is called back about carries its evidence.
     for (const f of files) {
       $("action-status").textContent = `${t("uploading")} ${f.name}`;
       const form = new FormData();
       form.append("file", f, f.name);
-      await api(ticketPath("attachments"), "POST", form);
+      try { await api(ticketPath("attachments"), "POST", form); } catch (err) {
+        if (err instanceof ApiError && err.status !== 401) throw new Error(named(conflictText(err, REFUSALS), f.name));
+        throw err;
+      }
     }
     await api(ticketPath("reply"), "POST", { text: $("reply-text").value.trim() });
     $("reply-text").value = ""; $("reply-files").value = "";

@@ -26,13 +26,19 @@ CALLER = "13800000001"
 GREETING_AND_RING_MS = 12000
 
 
-def api(node: Node, path: str, method: str = "GET", body: Any = None) -> Any:
+def api(
+    node: Node, path: str, method: str = "GET", body: Any = None, token: str | None = None
+) -> Any:
+    """The node's API as the service token, or as a signed-in user (``token``)."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(
         node.api + path,
         data=data,
         method=method,
-        headers={"Authorization": f"Bearer {node.token}", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Bearer {token or node.token}",
+            "Content-Type": "application/json",
+        },
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -61,12 +67,18 @@ def ensure_user(
     if agent_id:
         body["agent_id"] = agent_id
     if department:
-        body["department_code"] = department
+        body["department"] = department
     try:
         api(node, "/api/users", "POST", body)
     except urllib.error.HTTPError as exc:
         if exc.code != 409:
             raise
+
+
+def user_token(node: Node, username: str, password: str) -> str:
+    """A user's bearer token (to act as that user, e.g. a department claiming a ticket)."""
+    out = api(node, "/api/login", "POST", {"username": username, "password": password})
+    return str(out["token"])
 
 
 def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> BaresipAgent:

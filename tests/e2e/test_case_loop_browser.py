@@ -2,15 +2,23 @@
 
 a citizen calls 12345 over the carrier (SIPp) → agent 1001 (baresip) registers the ticket on
 the desk with a category chosen from the catalogue → a dispatcher publishes it to the grab
-pool on /dispatch → the lead department's handler claims, accepts and replies with a file on
-/portal → the satisfaction callback rings the citizen's phone (baresip behind the carrier),
-who keys 1/2: the ticket closes. Each step is checked on the API and the database row, and
-each page is photographed (the test's tmp dir, screenshots/)."""
+pool on /dispatch → the lead department's handler claims (抢单 is also 签收: the reply clock
+starts) and replies with a file on /portal → the satisfaction callback rings the citizen's
+phone (baresip behind the carrier), who keys 1/2: the ticket closes. Each step is checked on
+the API and the database row, and each page is photographed (the test's tmp dir,
+screenshots/).
+
+Then, on a second call's ticket: an assisting department that was offered it too clicks 抢单
+after the lead department won and reads 已被其他单位抢单; the lead files a dispute, and on
+/dispatch the dispatcher who approved it cannot confirm it (双人复核) — a second dispatcher
+does, and the ticket is back in the dispatch queue."""
 
 from __future__ import annotations
 
 import sqlite3
 import struct
+import time
+import urllib.error
 import urllib.parse
 import zlib
 from collections.abc import Iterator
@@ -19,7 +27,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
 from tests.e2e.bed import Node, start_node, stop_node
 from tests.e2e.browser import Browser
 from tests.e2e.conftest import Peer, plan_for_tests
@@ -33,6 +40,7 @@ from tests.e2e.helpers import (
     key_at,
     start_agent,
     ticket_when,
+    user_token,
 )
 from tests.e2e.peers.ami_observer import AmiObserver
 
@@ -40,16 +48,15 @@ pytestmark = pytest.mark.e2e
 
 PW = "case-loop-e2e-password"
 CALLER = "13800000091"
+CALLER2 = "13800000092"
 CATEGORY = "供水"  # dispatch.example.toml: lead 'water' (自来水公司), assisting 'cgj'
 
 
 @pytest.fixture(scope="module")
 def loop_node(tmp_path_factory: pytest.TempPathFactory, peers: dict[str, Peer]) -> Iterator[Node]:
-    """A node of its own: the example dispatch catalogue, callbacks at once after a reply."""
-    extra = f"""
-[casework]
-catalogue = "{REPO / "dispatch.example.toml"}"
-{campaign_settings(max_attempts=1, ring_seconds=20, max_channels=1)}"""
+    """A node of its own (``hotline install`` copies the example dispatch catalogue), callbacks
+    at once after a reply."""
+    extra = campaign_settings(max_attempts=1, ring_seconds=20, max_channels=1)
     n = start_node(
         tmp_path_factory.mktemp("loopnode"),
         "loop",
@@ -180,13 +187,11 @@ async def test_a_call_goes_round_the_loop_desk_dispatch_portal_callback(
             browser.wait("the detail", lambda: browser.el("claim").is_displayed(), 10)
             assert "小区停水两天" in browser.text("d-request")
             browser.click("claim")
-            browser.wait("claimed", lambda: browser.text("action-status") == "抢单成功", 10)
+            browser.wait("claimed", lambda: browser.text("action-status") == "抢单成功，已签收", 10)
             ticket = api(node, f"/api/tickets/{ticket_id}")
             assert ticket["claimed_at"] and ticket["department"] == lead
-            browser.wait("签收 offered", lambda: browser.el("accept").is_displayed(), 10)
-            browser.click("accept")
-            browser.wait("accepted", lambda: browser.text("action-status") == "已签收", 10)
-            assert api(node, f"/api/tickets/{ticket_id}")["state"] == "accepted"
+            assert ticket["state"] == "accepted" and ticket["reply_due_at"]  # 抢单即签收
+            assert not browser.el("accept").is_displayed()
             browser.wait("the reply form", lambda: browser.el("reply-text").is_displayed(), 10)
             browser.type("reply-text", "已抢修管网，今日18时恢复供水")
             browser.el("reply-files").send_keys(str(png(tmp_path / "repair.png")))
@@ -237,3 +242,132 @@ async def test_a_call_goes_round_the_loop_desk_dispatch_portal_callback(
         "6-portal-replied.png",
         "7-portal-done.png",
     ]
+
+
+def registered_ticket(node: Node, speech: dict[str, Path], tmp: Path, caller: str) -> int:
+    """A second citizen's call, answered by agent 1001, registered through the API (the desk
+    was shown in the first test): the ticket's id."""
+    agent = start_agent(node, "1001", speech, tmp)
+    call = citizen_call(node, speech, tmp, talk_ms=4000, caller=caller)
+    try:
+        deadline = time.monotonic() + 40
+        while not (
+            ticket_id := next(
+                (
+                    c["ticket_id"]
+                    for c in api(node, f"/api/calls?caller={caller}")
+                    if c["ticket_id"]
+                ),
+                None,
+            )
+        ):
+            assert time.monotonic() < deadline, f"no ticket for {caller}'s call"
+            time.sleep(0.3)
+    finally:
+        call.stop()
+        agent.stop()
+        end_all_calls(node)
+    body = {
+        "category": CATEGORY,
+        "address": "河东区东关街道新华小区5号楼",
+        "description": "水压很低，高层用不上水",
+        "contact_consent": True,
+        "register_ticket": True,
+    }
+    assert api(node, f"/api/tickets/{ticket_id}", "PATCH", body)["state"] == "registered"
+    return int(ticket_id)
+
+
+def test_a_late_claim_reads_chinese_and_a_dispute_needs_two_reviewers(
+    loop_node: Node, speech: dict[str, Path], tmp_path: Path, browser: Browser
+) -> None:
+    node = loop_node
+    suggestion = api(node, f"/api/catalogue/suggest?category={urllib.parse.quote(CATEGORY)}")
+    lead, other = suggestion["lead"], suggestion["assisting"][0]  # both offered in the pool
+    ensure_user(node, "loop-dept", PW, "department", department=lead)
+    ensure_user(node, "loop-dept2", PW, "department", department=other)
+    ensure_user(node, "loop-pai", PW, "dispatcher")
+    ensure_user(node, "loop-pai2", PW, "dispatcher")
+    ticket_id = registered_ticket(node, speech, tmp_path, CALLER2)
+    api(node, f"/api/tickets/{ticket_id}/dispatch", "POST", {"mode": "grab"})
+
+    # 1. The assisting department opens the pool ticket; the lead claims it first.
+    browser.sign_in(node.api + "/portal#pool", "loop-dept2", PW)
+    row = f'#tickets tr[data-ticket="{ticket_id}"]'
+    browser.wait(
+        "the pool row", lambda: bool(browser.driver.find_elements("css selector", row)), 20
+    )
+    browser.css(row).click()
+    browser.wait("抢单 offered", lambda: browser.el("claim").is_displayed(), 10)
+    lead_token = user_token(node, "loop-dept", PW)
+    won = api(node, f"/api/tickets/{ticket_id}/claim", "POST", token=lead_token)
+    assert (won["department"], won["state"]) == (lead, "accepted")
+    browser.click("claim")
+    refused = "已被其他单位抢单"
+    browser.wait(
+        "the 409 in Chinese",
+        lambda: refused in (browser.text("error"), browser.text("action-status")),
+        10,
+    )
+    browser.shot("8-portal-already-claimed")
+    assert api(node, f"/api/tickets/{ticket_id}")["department"] == lead
+    sign_out(browser)
+
+    # 2. The lead disputes it (not its remit); dispatcher 1 approves it on /dispatch …
+    dispute = api(
+        node,
+        f"/api/tickets/{ticket_id}/disputes",
+        "POST",
+        {"reason": "属供水管网改造工程，非本单位职责"},
+        token=lead_token,
+    )
+    assert api(node, f"/api/tickets/{ticket_id}")["state"] == "disputed"
+    browser.sign_in(node.api + "/dispatch", "loop-pai", PW)
+    drow = f'#disputes tr[data-dispute="{dispute["id"]}"]'
+    browser.wait(
+        "the dispute row", lambda: bool(browser.driver.find_elements("css selector", drow)), 20
+    )
+    browser.css(drow + ' button[data-action="approve"]').click()
+    browser.wait("approved", lambda: browser.text("status") == "已审核", 10)
+    assert api(node, f"/api/tickets/{ticket_id}")["disputes"][0]["status"] == "approved"
+    # … and may not confirm it: the button is off, the row says why, the API refuses too.
+    browser.wait(
+        "待另一位审核人复核",
+        lambda: "待另一位审核人复核" in browser.css(drow).text,
+        10,
+    )
+    assert not browser.css(drow + ' button[data-action="confirm"]').is_enabled()
+    assert browser.untranslated() == []
+    browser.shot("9-dispatch-approved-by-me")
+    try:
+        api(
+            node,
+            f"/api/disputes/{dispute['id']}/confirm",
+            "POST",
+            {},
+            token=user_token(node, "loop-pai", PW),
+        )
+        raise AssertionError("the approving dispatcher confirmed the dispute")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 409 and "different reviewer" in exc.msg
+    assert api(node, f"/api/tickets/{ticket_id}")["state"] == "disputed"
+    sign_out(browser)
+
+    # 3. A second dispatcher confirms (复核): the ticket is back in the dispatch queue.
+    browser.sign_in(node.api + "/dispatch", "loop-pai2", PW)
+    browser.wait(
+        "the dispute row", lambda: bool(browser.driver.find_elements("css selector", drow)), 20
+    )
+    browser.css(drow + ' button[data-action="confirm"]').click()
+    browser.wait("confirmed", lambda: browser.text("status") == "已复核", 10)
+    browser.wait("back in the queue", lambda: browser.present(f"lead-{ticket_id}"), 15)
+    browser.shot("10-dispatch-confirmed")
+    ticket = api(node, f"/api/tickets/{ticket_id}")
+    assert (ticket["state"], ticket["department"]) == ("registered", None)
+    (d,) = ticket["disputes"]
+    assert (d["status"], d["reviewed_by"], d["confirmed_by"]) == (
+        "confirmed",
+        "dispatcher:loop-pai",
+        "dispatcher:loop-pai2",
+    )
+    assert db_row(node, ticket_id)[0] == "registered"

@@ -37,13 +37,14 @@ def test_dispatch_grab_claim_reply_and_the_portal(client: TestClient) -> None:
     ticket_id = registered(client, "c.1")
     (row,) = client.get("/api/dispatch/queue", headers=disp).json()
     assert row["suggestion"] == {"lead": "sthjj", "assisting": ["gaj", "cgj"]}
+    assert row["description"] == "夜间施工噪音"  # what the dispatcher reads (no summary yet)
     assert client.get("/api/dispatch/queue", headers=env).status_code == 403
     assert post(client, f"/api/tickets/{ticket_id}/dispatch", env, mode="grab").status_code == 403
     published = post(client, f"/api/tickets/{ticket_id}/dispatch", disp, mode="grab").json()
     assert (published["dispatch_mode"], published["department"]) == ("grab", None)
     assert published["grab_until"] and published["sign_due_at"]
     pool = client.get("/api/portal/tickets?view=pool", headers=police).json()
-    assert [r["id"] for r in pool] == [ticket_id]
+    assert [(r["id"], r["description"]) for r in pool] == [(ticket_id, "夜间施工噪音")]
     assert client.get("/api/portal/tickets?view=pool", headers=hexi).json() == []
     assert client.get(f"/api/tickets/{ticket_id}", headers=hexi).status_code == 404
     assert client.post(f"/api/tickets/{ticket_id}/claim", headers=hexi).status_code == 404
@@ -87,14 +88,22 @@ def test_attachments_are_checked_by_content_and_served_to_who_may_see(client: Te
     assert refused.status_code == 404
 
 
+def held_by_cgj(
+    client: TestClient, uid: str, dispatcher: dict[str, str], cgj: dict[str, str]
+) -> int:
+    """A 城管 ticket dispatched directly to cgj, who signed for it."""
+    ticket_id = registered(client, uid, "城管")
+    post(client, f"/api/tickets/{ticket_id}/dispatch", dispatcher, mode="direct", lead="cgj")
+    assert client.post(f"/api/tickets/{ticket_id}/accept", headers=cgj).status_code == 200
+    return ticket_id
+
+
 def test_disputes_extensions_and_supervision_by_role(client: TestClient) -> None:
     zhao = sign_in(client, "zhao", "dispatcher")
     qian = sign_in(client, "qian", "dispatcher")
     boss = sign_in(client, "boss", "supervisor")
     cgj = sign_in(client, "cgj", "department", department="cgj")
-    ticket_id = registered(client, "c.3", "城管")
-    post(client, f"/api/tickets/{ticket_id}/dispatch", zhao, mode="direct", lead="cgj")
-    assert client.post(f"/api/tickets/{ticket_id}/accept", headers=cgj).status_code == 200
+    ticket_id = held_by_cgj(client, "c.3", zhao, cgj)
     ext = post(client, f"/api/tickets/{ticket_id}/extensions", cgj, days=2, reason="需协调")
     assert ext.status_code == 201
     decide = f"/api/extensions/{ext.json()['id']}/decide"
@@ -149,3 +158,27 @@ def test_departments_and_catalogue_routes(client: TestClient) -> None:
     bad_user = {"username": "x1", "password": "long-enough-pw", "role": "department"}
     refused = client.post("/api/users", json={**bad_user, "department": "ghost"}, headers=AUTH)
     assert refused.status_code == 409 and "no department 'ghost'" in refused.json()["detail"]
+
+
+def test_the_review_list_shows_what_waits_and_who_asked(client: TestClient) -> None:
+    """/dispatch reads its 审核/复核 and 延期 lists from GET /api/dispatch/reviews: a dispute
+    stays listed until the second reviewer confirms; an extension names its department."""
+    zhao = sign_in(client, "zhao", "dispatcher")
+    qian = sign_in(client, "qian", "dispatcher")
+    cgj = sign_in(client, "cgj", "department", department="cgj")
+    ticket_id = held_by_cgj(client, "c.4", zhao, cgj)
+    ext = post(client, f"/api/tickets/{ticket_id}/extensions", cgj, days=2, reason="需协调").json()
+    dispute = post(client, f"/api/tickets/{ticket_id}/disputes", cgj, reason="非本单位职责").json()
+    assert client.get("/api/dispatch/reviews", headers=cgj).status_code == 403
+    reviews = client.get("/api/dispatch/reviews", headers=zhao).json()
+    assert [(d["id"], d["ticket_id"], d["status"]) for d in reviews["disputes"]] == [
+        (dispute["id"], ticket_id, "pending")
+    ]
+    assert [(x["id"], x["department"], x["days"]) for x in reviews["extensions"]] == [
+        (ext["id"], "cgj", 2)
+    ]
+    post(client, f"/api/disputes/{dispute['id']}/review", zhao, decision="approve", note="属实")
+    (approved,) = client.get("/api/dispatch/reviews", headers=qian).json()["disputes"]
+    assert (approved["status"], approved["reviewed_by"]) == ("approved", "dispatcher:zhao")
+    post(client, f"/api/disputes/{dispute['id']}/confirm", qian)
+    assert client.get("/api/dispatch/reviews", headers=qian).json()["disputes"] == []
