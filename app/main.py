@@ -22,6 +22,7 @@ from app.cases.http import router as cases_routes
 from app.departments.http import router as departments_routes
 from app.edge import public
 from app.errors import install_error_handlers
+from app.kpis.http import router as kpis_routes
 from app.pages.http import STATIC, pages
 from app.runtime import Runtime
 from app.speech.http import router as speech_routes
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
         agent_sockets,
         callbacks_routes,
         speech_routes,
+        kpis_routes,
         pages,
     ):
         app.include_router(router)

@@ -536,3 +536,19 @@ class Supervision(Base):
     note: Mapped[str | None] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class KpiExcludedPeriod(Base):
+    """剔除时段: calls that joined a queue in ``[starts_at, ends_at)`` are left out of the
+    adjusted 人工接通率 (an outage, traffic beyond the seats); written by supervisors."""
+
+    __tablename__ = "kpi_excluded_periods"
+    __table_args__ = (Index("ix_kpi_excluded_periods_starts", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(16))  # kpis.ExclusionReason: outage, surge, other
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

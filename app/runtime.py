@@ -41,6 +41,7 @@ from app.cases.edits import TicketEditor
 from app.cases.loop import CaseLoop
 from app.cases.service import TicketService
 from app.departments.service import DepartmentService
+from app.kpis.service import KpiService
 from app.models import Ticket
 from app.speech.live import LiveTranscription
 from app.speech.transcripts import TranscriptionService
@@ -222,6 +223,7 @@ class Runtime:
             self.hub.send,
             node_id=settings.node_id,
         )
+        self.kpis = KpiService(sessions, self.departments, settings.kpis, self.tz, now)
         self.ticket_edits = TicketEditor(sessions)
         self.call_actions = CallActions(sessions, self.control)
         self.users = UserService(

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.campaigns import CallbackSettings
 from core.casework import CaseworkSettings
+from core.kpis import KpiSettings
 from core.tomlfile import read_toml, validation_summary
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -251,6 +252,7 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     webrtc: WebRtcSettings = Field(default_factory=WebRtcSettings)
     casework: CaseworkSettings = Field(default_factory=CaseworkSettings)
+    kpis: KpiSettings = Field(default_factory=KpiSettings)
 
     @classmethod
     def settings_customise_sources(
