@@ -134,10 +134,6 @@ def working_calendar(settings: Settings, today: datetime) -> WorkingCalendar:
     return calendar
 
 
-# How often the case loop's sweep runs (forced assignment, reminders, overdue).
-SWEEP_SECONDS = 60.0
-
-
 class Runtime:
     def __init__(self, settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
@@ -310,7 +306,7 @@ class Runtime:
         self.scheduler.add_job(
             self._sweep,
             "interval",
-            seconds=SWEEP_SECONDS,
+            seconds=self.settings.casework.sweep_seconds,
             id="caseloop.sweep",
             max_instances=1,
             coalesce=True,
