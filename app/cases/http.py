@@ -139,6 +139,8 @@ class TicketOut(BaseModel):
     forced: bool = False
     supervised: bool = False
     sign_due_at: datetime | None = None
+    sign_overdue_at: datetime | None = None  # flagged by the sweep: not signed for in time
+    sign_seconds_left: int | None = None  # while waiting to be signed for; negative: late
     reply_due_at: datetime | None = None
     sla_status: str | None = None
     seconds_left: int | None = None
@@ -196,6 +198,7 @@ async def _ticket_out(ticket_id: int, rt: Runtime) -> TicketOut:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} does not exist")
     out = TicketOut.model_validate(ticket)
     out.seconds_left = rt.caseloop.seconds_left(ticket)
+    out.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
     out.transcripts = [
         TranscriptOut.model_validate(t) for t in await rt.transcription.for_ticket(ticket_id)
     ]
@@ -339,6 +342,8 @@ class PortalRowOut(BaseModel):
     dispatch_mode: str | None
     grab_until: datetime | None
     sign_due_at: datetime | None
+    sign_overdue_at: datetime | None = None
+    sign_seconds_left: int | None = None
     reply_due_at: datetime | None
     seconds_left: int | None = None
     sla_status: str | None
@@ -355,6 +360,7 @@ class ReviewsOut(BaseModel):
 class SummaryOut(BaseModel):
     overdue: int
     warning: int
+    sign_overdue: int
     forced_today: int
     disputes_pending: int
     extensions_pending: int
@@ -419,6 +425,7 @@ async def portal(
     for ticket in await rt.caseloop.portal(who, view, limit=limit, offset=offset):
         row = PortalRowOut.model_validate(ticket)
         row.seconds_left = rt.caseloop.seconds_left(ticket)
+        row.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
         rows.append(row)
     return rows
 

@@ -32,6 +32,7 @@ from core.db import create_engine, session_factory
 from core.events import (
     DeadlineWarning,
     Event,
+    SignForOverdue,
     TicketClaimed,
     TicketForceAssigned,
     TicketOverdue,
@@ -207,6 +208,60 @@ async def test_reminder_and_overdue_are_marked_once(bed: Bed) -> None:
     assert (await bed.get(ticket_id)).sla_status == "overdue"
     assert bed.loop.seconds_left(await bed.get(ticket_id)) == -60
     await refused(bed.loop.reply(ticket_id, dept("hexi"), "不是我们"), 404, "does not exist")
+
+
+async def test_a_ticket_not_signed_for_in_time_is_flagged_once(bed: Bed) -> None:
+    ticket_id = await bed.ticket("城管")
+    await bed.loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="cgj")
+    ticket = await bed.get(ticket_id)
+    due = as_utc(ticket.sign_due_at or T0)
+    assert due == T0 + timedelta(hours=2)  # 2 office hours, Wednesday morning
+    assert bed.loop.sign_seconds_left(ticket) == 7200
+    bed.clock.now = due
+    assert (await bed.loop.sweep()).sign_overdue == 0  # due, not late yet
+    bed.clock.now = due + timedelta(minutes=1)
+    other = create_engine(bed.url)  # a second node sweeping at the same moment
+    try:
+        both = await asyncio.gather(
+            bed.loop.sweep(), build_loop(other, bed.clock, bed.events).sweep()
+        )
+    finally:
+        await other.dispose()
+    assert sorted(r.sign_overdue for r in both) == [0, 1]
+    assert (await bed.loop.sweep()).sign_overdue == 0
+    ticket = await bed.get(ticket_id)
+    assert as_utc(ticket.sign_overdue_at or T0) == bed.clock.now
+    assert bed.loop.sign_seconds_left(ticket) == -60
+    assert ticket.sla_status is None  # the reply clock has not started
+    (event,) = bed.events.of(SignForOverdue)
+    assert (event.department, event.due) == ("cgj", due)  # type: ignore[attr-defined]
+    assert [t.id for t in await bed.loop.portal(dept("cgj"), "overdue")] == [ticket_id]
+    assert (await bed.loop.summary())["sign_overdue"] == 1
+    # Signed for late: the reply clock starts, the ticket leaves the overdue tab.
+    await bed.loop.accept(ticket_id, dept("cgj"))
+    ticket = await bed.get(ticket_id)
+    assert bed.loop.sign_seconds_left(ticket) is None and ticket.sla_status == "on_track"
+    assert await bed.loop.portal(dept("cgj"), "overdue") == []
+    assert (await bed.loop.summary())["sign_overdue"] == 0
+
+
+async def test_a_new_dispatch_gets_a_new_sign_for_deadline(bed: Bed) -> None:
+    ticket_id = await bed.ticket("城管")
+    await bed.loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="cgj")
+    bed.clock.now = T0 + timedelta(hours=3)
+    assert (await bed.loop.sweep()).sign_overdue == 1
+    dispute = await bed.loop.file_dispute(ticket_id, dept("cgj"), "应由区城管处理")
+    assert (await bed.loop.sweep()).sign_overdue == 0  # disputed: not waiting to be signed
+    await bed.loop.review_dispute(
+        dispute.id, DISPATCHER, approve=True, note=None, new_department="hedong.cgj"
+    )
+    await bed.loop.confirm_dispute(dispute.id, DISPATCHER_2, None)
+    ticket = await bed.get(ticket_id)
+    assert ticket.sign_overdue_at is None and ticket.department == "hedong.cgj"
+    assert (await bed.loop.sweep()).sign_overdue == 0
+    bed.clock.now = as_utc(ticket.sign_due_at or T0) + timedelta(seconds=1)
+    assert (await bed.loop.sweep()).sign_overdue == 1
+    assert [e.department for e in bed.events.of(SignForOverdue)] == ["cgj", "hedong.cgj"]  # type: ignore[attr-defined]
 
 
 # --- disputes and extensions ------------------------------------------------------------------

@@ -94,6 +94,9 @@ def test_disputes_extensions_and_supervision_by_role(client: TestClient) -> None
     cgj = sign_in(client, "cgj", "department", department="cgj")
     ticket_id = registered(client, "c.3", "城管")
     post(client, f"/api/tickets/{ticket_id}/dispatch", zhao, mode="direct", lead="cgj")
+    (to_sign,) = client.get("/api/portal/tickets?view=to_sign", headers=cgj).json()
+    assert to_sign["sign_seconds_left"] > 0 and to_sign["sign_overdue_at"] is None
+    assert to_sign["seconds_left"] is None  # the reply clock starts at 签收
     assert client.post(f"/api/tickets/{ticket_id}/accept", headers=cgj).status_code == 200
     ext = post(client, f"/api/tickets/{ticket_id}/extensions", cgj, days=2, reason="需协调")
     assert ext.status_code == 201
@@ -120,6 +123,7 @@ def test_disputes_extensions_and_supervision_by_role(client: TestClient) -> None
     assert client.get(f"/api/tickets/{ticket_id}", headers=cgj).status_code == 404
     summary = client.get("/api/supervision/summary", headers=boss).json()
     assert summary["disputes_pending"] == 0 and summary["extensions_pending"] == 0
+    assert summary["sign_overdue"] == 0
     assert client.get("/api/supervision/summary", headers=cgj).status_code == 403
 
 
