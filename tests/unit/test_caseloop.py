@@ -8,11 +8,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.service import Principal, Role
+from app.cases.attachments import AttachmentStore
 from app.cases.loop import CaseLoop, CaseRefused
 from app.cases.service import as_utc
 from app.departments.service import CatalogueProblem, DepartmentService, EntryIn
@@ -401,3 +404,19 @@ def test_lifecycle_refuses_moves_the_loop_does_not_make() -> None:
 
     with pytest.raises(InvalidTransition):
         check_move(1, TicketState.DISPUTED, TicketState.REPLIED)
+
+
+# --- attachments -------------------------------------------------------------------------------
+
+
+async def test_an_attachment_whose_row_fails_leaves_no_file(bed: Bed, tmp_path: Path) -> None:
+    store = AttachmentStore(session_factory(bed.engine), tmp_path / "attachments", bed.clock)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    ghost = Ticket(id=987654, state=TicketState.ACCEPTED, source="phone:12345")
+    with pytest.raises(IntegrityError):  # the foreign key to tickets, on either database
+        await store.add(ghost, "现场.png", png, "department:u-cgj")
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+    row = await store.add(await bed.get(await bed.ticket()), "现场.png", png, "department:u-cgj")
+    (stored,) = [p for p in store.root.rglob("*") if p.is_file()]
+    assert stored.read_bytes() == png and stored.name == row.stored_as.split("/")[1]
+    assert (await store.get(row.id))[1] == stored
