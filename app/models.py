@@ -77,6 +77,9 @@ class Ticket(Base):
     department: Mapped[str | None] = mapped_column(String(64))
     # Written by the agent at the desk (app.cases.edits): where, how urgent, may we call back.
     address: Mapped[str | None] = mapped_column(String(200))
+    # The district (区县, a department code of kind district) the matter is in: the catalogue's
+    # category+district entries apply to it (suggestion, grab pool, forced assignment).
+    district: Mapped[str | None] = mapped_column(String(64))
     urgency: Mapped[str | None] = mapped_column(String(16))  # normal, urgent
     contact_consent: Mapped[bool | None] = mapped_column(Boolean)
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))

@@ -218,7 +218,7 @@ class Runtime:
             self.hub.send,
             node_id=settings.node_id,
         )
-        self.ticket_edits = TicketEditor(sessions)
+        self.ticket_edits = TicketEditor(sessions, self.departments)
         self.call_actions = CallActions(sessions, self.control)
         self.users = UserService(
             sessions, settings.api.token.get_secret_value(), settings.api.session_hours

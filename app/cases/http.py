@@ -130,6 +130,7 @@ class TicketOut(BaseModel):
     callbacks: list[CallbackOut] = []
     # The case loop
     address: str | None = None
+    district: str | None = None
     assisting: list[str] = []
     urgency: str | None = None
     dispatch_mode: str | None = None
@@ -164,6 +165,8 @@ class TicketPatchIn(BaseModel):
     summary: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     address: str | None = Field(default=None, max_length=200)
+    # The district's department code (GET /api/departments, kind district); "" clears it.
+    district: str | None = Field(default=None, max_length=64)
     urgency: Literal["normal", "urgent"] | None = None
     contact_consent: bool | None = None
     # Move the draft to 已受理 (registered) with this save.
@@ -325,6 +328,7 @@ class QueueRowOut(BaseModel):
     category: str | None
     summary: str | None
     address: str | None
+    district: str | None = None
     urgency: str | None
     created_at: datetime
     suggestion: SuggestionOut | None = None
@@ -336,6 +340,7 @@ class PortalRowOut(BaseModel):
     category: str | None
     summary: str | None
     address: str | None
+    district: str | None = None
     urgency: str | None
     state: TicketState
     department: str | None
@@ -372,7 +377,8 @@ async def dispatch_queue(rt: RuntimeDep, limit: int = Query(default=100, ge=1, l
     rows = []
     for ticket in await rt.caseloop.dispatch_queue(limit):
         row = QueueRowOut.model_validate(ticket)
-        row.suggestion = SuggestionOut(**await rt.departments.suggest(ticket.category, None))
+        found = await rt.departments.suggest(ticket.category, ticket.district)
+        row.suggestion = SuggestionOut(**found)
         rows.append(row)
     return rows
 

@@ -296,7 +296,7 @@ class CaseLoop:
         self._bus.publish(event)
 
     async def _eligible(self, ticket: Ticket) -> list[str]:
-        found = await self.departments.suggest(ticket.category, None)
+        found = await self.departments.suggest(ticket.category, ticket.district)
         return [found["lead"], *found["assisting"]] if found["lead"] else []
 
     async def claim(self, ticket_id: int, who: Principal) -> None:
@@ -700,7 +700,9 @@ class CaseLoop:
             ).all()
         if ticket is None:
             return 0
-        found = forced_assignment(await self.departments.catalogue(), ticket.category or "")
+        catalogue = await self.departments.catalogue()
+        place = ticket.district if ticket.district in catalogue.departments else None
+        found = forced_assignment(catalogue, ticket.category or "", place)
         lead = found.lead.code if found else (offers[0] if offers else None)
         if lead is None:
             log.warning("ticket %s: the grab window ended and no department is known", ticket_id)

@@ -108,6 +108,19 @@ class DepartmentService:
     async def exists(self, code: str) -> bool:
         return code in (await self.catalogue()).departments
 
+    async def check_district(self, code: str, what: str) -> None:
+        """Refuse a code that is not a district (区县) of the department tree."""
+        tree = await self.catalogue()
+        found = tree.departments.get(code)
+        if found is None or found.kind is not DepartmentKind.DISTRICT:
+            known = sorted(
+                d.code for d in tree.departments.values() if d.kind is DepartmentKind.DISTRICT
+            )
+            raise CatalogueProblem(
+                f"{what} names {code!r}, which is not a district of the department tree "
+                f"(districts: {', '.join(known) or 'none'})"
+            )
+
     async def check_codes(self, codes: Sequence[str], what: str) -> None:
         known = (await self.catalogue()).departments
         for code in codes:
@@ -276,7 +289,7 @@ class DepartmentService:
         if entry.lead in entry.assisting:
             raise CatalogueProblem(f"{entry.lead!r} cannot be both lead and assisting")
         if entry.district is not None:
-            await self.check_codes([entry.district], "the catalogue entry's district")
+            await self.check_district(entry.district, "the catalogue entry")
         async with self._sessions.begin() as session:
             row = await session.scalar(
                 select(CatalogueEntry).where(

@@ -194,6 +194,21 @@ async def test_unclaimed_ticket_is_force_assigned_to_the_lead_after_the_window(b
     await refused(bed.loop.claim(ticket_id, dept("hedong.cgj")), 409, "already claimed by cgj")
 
 
+async def test_the_tickets_district_picks_the_catalogues_district_entry(bed: Bed) -> None:
+    """城管 in 河东 goes to 河东区城管局, in the pool and after the window; without a district
+    the city-wide entry (cgj) applies."""
+    ticket_id = await bed.ticket("城管", district="hedong")
+    await bed.loop.dispatch(ticket_id, DISPATCHER, mode="grab")
+    assert [t.id for t in await bed.loop.portal(dept("hedong.cgj"), "pool")] == [ticket_id]
+    assert await bed.loop.portal(dept("cgj"), "pool") == []
+    bed.clock.now = T0 + timedelta(hours=3, minutes=1)
+    assert (await bed.loop.sweep()).forced == 1
+    assert (await bed.get(ticket_id)).department == "hedong.cgj"
+    found = await bed.loop.departments.suggest("供暖", "linjiang")
+    assert found == {"lead": "linjiang.heat", "assisting": ["linjiang.cgj"]}
+    assert (await bed.loop.departments.suggest("供暖", None))["lead"] == "heat"
+
+
 async def test_reminder_and_overdue_are_marked_once(bed: Bed) -> None:
     ticket_id = await bed.ticket("供水")  # 2 working days
     await bed.loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="water")

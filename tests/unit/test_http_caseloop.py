@@ -127,6 +127,25 @@ def test_disputes_extensions_and_supervision_by_role(client: TestClient) -> None
     assert client.get("/api/supervision/summary", headers=cgj).status_code == 403
 
 
+def test_the_desk_sets_the_district_and_the_suggestion_follows_it(client: TestClient) -> None:
+    disp = sign_in(client, "zhao", "dispatcher")
+    ticket_id = registered(client, "c.4", "城管")
+    path = f"/api/tickets/{ticket_id}"
+    (row,) = client.get("/api/dispatch/queue", headers=disp).json()
+    assert (row["district"], row["suggestion"]["lead"]) == (None, "cgj")
+    saved = client.patch(path, json={"district": "hexi"}, headers=AUTH)
+    assert saved.status_code == 200 and saved.json()["district"] == "hexi"
+    (row,) = client.get("/api/dispatch/queue", headers=disp).json()
+    assert (row["district"], row["suggestion"]["lead"]) == ("hexi", "hexi.cgj")
+    for wrong in ("hexi.cgj", "ghost"):  # a bureau, an unknown code
+        refused = client.patch(path, json={"district": wrong}, headers=AUTH)
+        assert refused.status_code == 422, refused.text
+        assert "not a district" in refused.json()["detail"]
+        assert "hedong, hexi" in refused.json()["detail"]
+    assert client.get(path, headers=AUTH).json()["district"] == "hexi"  # kept
+    assert client.patch(path, json={"district": ""}, headers=AUTH).json()["district"] is None
+
+
 def test_departments_and_catalogue_routes(client: TestClient) -> None:
     agent = sign_in(client, "li", "agent", "1001")
     boss = sign_in(client, "boss", "supervisor")

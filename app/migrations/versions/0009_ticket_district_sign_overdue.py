@@ -18,6 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("district", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("sign_overdue_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index("ix_tickets_state_sign_due", ["state", "sign_due_at"], unique=False)
 
@@ -26,3 +27,4 @@ def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_tickets_state_sign_due")
         batch_op.drop_column("sign_overdue_at")
+        batch_op.drop_column("district")
