@@ -416,6 +416,8 @@ class Department(Base):
     name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))  # casework.DepartmentKind
     parent: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
+    # Deactivated (撤销/合并): kept for the history of its tickets, offered to nobody.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class CatalogueEntry(Base):

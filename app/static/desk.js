@@ -285,7 +285,7 @@ async function loadDistricts() {
   let rows;
   try { rows = await api("/api/departments"); } catch (_) { return; }
   const first = $("t-district").options[0];
-  $("t-district").replaceChildren(first, ...rows.filter((d) => d.kind === "district").map((d) => {
+  $("t-district").replaceChildren(first, ...rows.filter((d) => d.kind === "district" && d.active !== false).map((d) => {
     const o = document.createElement("option");
     o.value = d.code; o.textContent = d.name;
     return o;

@@ -5,6 +5,7 @@ extensions, department scoping, and every bad input refused whole."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,13 +19,20 @@ from app.auth.service import Principal, Role
 from app.cases.attachments import AttachmentStore
 from app.cases.loop import CaseLoop, CaseRefused
 from app.cases.service import as_utc
-from app.departments.service import CatalogueProblem, DepartmentService, EntryIn
+from app.departments.service import (
+    CatalogueProblem,
+    DepartmentConflict,
+    DepartmentPatch,
+    DepartmentService,
+    EntryIn,
+)
 from app.models import Ticket
 from casework import (
     CalendarGapError,
     CaseClock,
     CaseworkSettings,
     DeadlinePolicy,
+    DepartmentKind,
     DisputeRefused,
     ExtensionRefused,
     GrabWindow,
@@ -412,6 +420,54 @@ async def test_catalogue_load_is_idempotent_and_logged(bed: Bed) -> None:
     assert (change.action, change.actor) == ("entry.put", "admin:a")
     assert change.before is not None and change.after is not None
     assert change.after["assisting"] == ["jtj"] and change.before["assisting"] == []
+
+
+async def test_admins_edit_the_department_tree_with_the_change_log(bed: Bed) -> None:
+    deps = bed.loop.departments
+    bureau = DepartmentKind.BUREAU
+    await deps.create_department("hedong.xfb", "河东区信访办", bureau, "hedong", actor="admin:a")
+    assert "hedong.xfb" in await deps.scope("hedong")
+    with pytest.raises(DepartmentConflict, match=re.escape("'hedong.xfb' already exists")):
+        await deps.create_department("hedong.xfb", "重复", bureau, None, actor="admin:a")
+    with pytest.raises(CatalogueProblem, match="unknown parent department 'ghost'"):
+        await deps.create_department("x1", "某局", bureau, "ghost", actor="admin:a")
+    move = DepartmentPatch(name="河西区信访办", move=True, parent="hexi")
+    await deps.update_department("hedong.xfb", move, actor="admin:a")
+    assert (await deps.catalogue()).departments["hedong.xfb"].parent == "hexi"
+    assert "hedong.xfb" in await deps.scope("hexi")
+    with pytest.raises(CatalogueProblem, match=re.escape("cycle: hexi → hedong.xfb → hexi")):
+        await deps.update_department(
+            "hexi", DepartmentPatch(move=True, parent="hedong.xfb"), actor="admin:a"
+        )
+    # Deactivation is refused while the department has work or a place in the catalogue.
+    ticket_id = await bed.ticket("城管")
+    await bed.loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="hedong.cgj")
+    off = DepartmentPatch(active=False)
+    with pytest.raises(DepartmentConflict) as busy:
+        await deps.update_department("hedong.cgj", off, actor="admin:a")
+    assert "catalogue entries name it (" in str(busy.value) and "城管 in hedong" in str(busy.value)
+    assert f"open tickets still with it (#{ticket_id})" in str(busy.value)
+    with pytest.raises(DepartmentConflict, match="噪音"):  # an assisting department (协办)
+        await deps.update_department("gaj", off, actor="admin:a")
+    with pytest.raises(DepartmentConflict, match="active departments below it"):
+        await deps.update_department("hexi", off, actor="admin:a")
+    await deps.update_department("hedong.xfb", off, actor="admin:a")
+    (row,) = [d for d in await deps.departments() if d["code"] == "hedong.xfb"]
+    assert row["active"] is False
+    with pytest.raises(CatalogueProblem, match=re.escape("deactivated department 'hedong.xfb'")):
+        await bed.loop.dispatch(await bed.ticket(), DISPATCHER, mode="direct", lead="hedong.xfb")
+    with pytest.raises(CatalogueProblem, match=re.escape("parent 'hedong.xfb' is deactivated")):
+        await deps.create_department("x2", "某科", bureau, "hedong.xfb", actor="admin:a")
+    latest = [(c.action, c.actor) for c in (await deps.changes())[:3]]
+    assert latest == [
+        ("department.deactivate", "admin:a"),
+        ("department.update", "admin:a"),
+        ("department.create", "admin:a"),
+    ]
+    deactivated = (await deps.changes())[0]
+    assert deactivated.before is not None and deactivated.after is not None
+    assert (deactivated.before["active"], deactivated.after["active"]) == (True, False)
+    assert deactivated.after["name"] == "河西区信访办"
 
 
 def test_lifecycle_refuses_moves_the_loop_does_not_make() -> None:

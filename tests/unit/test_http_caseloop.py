@@ -146,6 +146,47 @@ def test_the_desk_sets_the_district_and_the_suggestion_follows_it(client: TestCl
     assert client.patch(path, json={"district": ""}, headers=AUTH).json()["district"] is None
 
 
+def test_admins_create_move_and_deactivate_departments(client: TestClient) -> None:
+    boss = sign_in(client, "boss", "supervisor")
+    body = {"code": "hexi.xfb", "name": "河西区信访办", "kind": "bureau", "parent": "hexi"}
+    assert client.post("/api/departments", json=body, headers=boss).status_code == 403
+    made = client.post("/api/departments", json=body, headers=AUTH)
+    assert made.status_code == 201 and made.json()["active"] is True
+    again = client.post("/api/departments", json=body, headers=AUTH)
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
+    bad = client.post("/api/departments", json={**body, "code": "a b"}, headers=AUTH)
+    assert bad.status_code == 422
+    orphan = client.post(
+        "/api/departments", json={**body, "code": "y", "parent": "ghost"}, headers=AUTH
+    )
+    assert orphan.status_code == 422 and "unknown parent department 'ghost'" in orphan.text
+    path = "/api/departments/hexi.xfb"
+    top = client.patch(path, json={"name": "市信访局", "parent": None}, headers=AUTH)
+    assert top.status_code == 200 and (top.json()["name"], top.json()["parent"]) == (
+        "市信访局",
+        None,
+    )
+    renamed = client.patch(path, json={"name": "市信访办"}, headers=AUTH).json()
+    assert renamed["parent"] is None  # a field not sent stays as it is
+    cycle = client.patch("/api/departments/hexi", json={"parent": "hexi"}, headers=AUTH)
+    assert cycle.status_code == 422 and "cycle: hexi → hexi" in cycle.json()["detail"]
+    busy = client.patch("/api/departments/cgj", json={"active": False}, headers=AUTH)
+    assert busy.status_code == 409 and "catalogue entries name it" in busy.json()["detail"]
+    assert (
+        client.patch("/api/departments/ghost", json={"name": "x"}, headers=AUTH).status_code == 404
+    )
+    off = client.patch(path, json={"active": False}, headers=AUTH)
+    assert off.status_code == 200 and off.json()["active"] is False
+    changes = client.get("/api/catalogue/changes", headers=boss).json()
+    assert [c["action"] for c in changes[:4]] == [
+        "department.deactivate",
+        "department.update",
+        "department.update",
+        "department.create",
+    ]
+    assert changes[0]["before"]["name"] == "市信访办" and changes[0]["actor"].startswith("admin:")
+
+
 def test_departments_and_catalogue_routes(client: TestClient) -> None:
     agent = sign_in(client, "li", "agent", "1001")
     boss = sign_in(client, "boss", "supervisor")

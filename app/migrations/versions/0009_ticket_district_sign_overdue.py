@@ -17,6 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("departments", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("district", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("sign_overdue_at", sa.DateTime(timezone=True), nullable=True))
@@ -28,3 +32,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_tickets_state_sign_due")
         batch_op.drop_column("sign_overdue_at")
         batch_op.drop_column("district")
+    with op.batch_alter_table("departments", schema=None) as batch_op:
+        batch_op.drop_column("active")
