@@ -4,16 +4,16 @@ portal, disputes, extensions, supervision, attachments)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.service import Role
+from app.auth.service import Principal, Role
 from app.callbacks.http import CallbackOut
 from app.calls.http import CallOut, TransferOut
 from app.cases.attachments import MAX_BYTES
@@ -31,12 +31,16 @@ from app.edge import (
     allow,
     authenticated,
 )
+from app.models import Dispute, Extension, Reply, Supervision, Ticket
 from app.runtime import Runtime
 from app.speech.http import LiveAlertOut, TranscriptOut
 from casework import CalendarGapError, DisputeRefused, ExtensionRefused
 from casework.lifecycle import InvalidTransition, TicketState
 
 router = APIRouter(prefix="/api", dependencies=[Depends(authenticated)])
+
+# The case-loop rows that name the department they belong to.
+_OwnedRow = TypeVar("_OwnedRow", Reply, Dispute, Extension, Supervision)
 
 
 class TransitionOut(BaseModel):
@@ -192,16 +196,19 @@ def refusals() -> Iterator[None]:
 async def get_ticket(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.check_visible(ticket_id, who)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
-async def _ticket_out(ticket_id: int, rt: Runtime) -> TicketOut:
+async def _ticket_out(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut:
     ticket = await rt.tickets.get_ticket(ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} does not exist")
     out = TicketOut.model_validate(ticket)
     out.seconds_left = rt.caseloop.seconds_left(ticket)
     out.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
+    scope = await rt.caseloop.scope_of(who)
+    if scope is not None:
+        return await _department_view(out, ticket, scope, rt)
     out.transcripts = [
         TranscriptOut.model_validate(t) for t in await rt.transcription.for_ticket(ticket_id)
     ]
@@ -213,6 +220,42 @@ async def _ticket_out(ticket_id: int, rt: Runtime) -> TicketOut:
         LiveAlertOut.model_validate(a) for a in await rt.live.list_alerts(ticket_id=ticket_id)
     ]
     return out
+
+
+async def _department_view(
+    out: TicketOut, ticket: Ticket, scope: frozenset[str], rt: Runtime
+) -> TicketOut:
+    """What a department handler sees: the request with the citizen's number (to handle it),
+    the ticket's handling from its first dispatch on, and its own departments' replies,
+    disputes, extensions and supervision. Not the calls (recording paths), hand-overs,
+    transcripts, live alerts, callbacks or the agent; another department's words in the
+    history are blanked (README: what each role sees)."""
+
+    def ours(rows: Iterable[_OwnedRow]) -> list[_OwnedRow]:
+        return [row for row in rows if row.department in scope]
+
+    states = [t.to_state for t in ticket.transitions]
+    first = states.index(TicketState.DISPATCHED) if TicketState.DISPATCHED in states else 0
+    shown = ticket.transitions[first:]
+    owners = await rt.caseloop.departments_of({t.actor for t in shown})
+    history = []
+    for move in shown:
+        row = TransitionOut.model_validate(move)
+        if move.actor.startswith("department:") and owners.get(move.actor) not in scope:
+            row.reason = None
+        history.append(row)
+    return out.model_copy(
+        update={
+            "agent_id": None,
+            "calls": [],
+            "transfers": [],
+            "transitions": history,
+            "replies": [ReplyOut.model_validate(r) for r in ours(ticket.replies)],
+            "disputes": [DisputeOut.model_validate(d) for d in ours(ticket.disputes)],
+            "extensions": [ExtensionOut.model_validate(e) for e in ours(ticket.extensions)],
+            "supervisions": [SupervisionOut.model_validate(s) for s in ours(ticket.supervisions)],
+        }
+    )
 
 
 # Who may move a ticket where: agents take calls in (register, answer directly, dispatch,
@@ -243,7 +286,7 @@ async def move_ticket(
         )
     with refusals():
         await rt.move_ticket(ticket_id, body.to, body.reason, body.department, who=who)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.patch(
@@ -259,7 +302,7 @@ async def save_ticket(
         await rt.ticket_edits.save(ticket_id, TicketEdit(**body.model_dump()), who)
     except TicketEditError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 # --- the case loop ---------------------------------------------------------------------------
@@ -405,7 +448,7 @@ async def dispatch(ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: Curr
             eligible=body.eligible,
             note=body.note,
         )
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.post(
@@ -416,7 +459,7 @@ async def dispatch(ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: Curr
 async def confirm_by_phone(ticket_id: RowId, body: NoteIn, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.confirm_phone(ticket_id, who, body.note)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.get("/portal/tickets", response_model=list[PortalRowOut], dependencies=[DEPARTMENTS])
@@ -440,21 +483,21 @@ async def portal(
 async def claim(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.claim(ticket_id, who)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.post("/tickets/{ticket_id}/accept", response_model=TicketOut, dependencies=[DEPARTMENTS])
 async def accept(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.accept(ticket_id, who)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.post("/tickets/{ticket_id}/reply", response_model=TicketOut, dependencies=[DEPARTMENTS])
 async def reply(ticket_id: RowId, body: ReplyIn, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.reply(ticket_id, who, body.text, then=rt.callbacks.schedule_for)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.post(
@@ -542,7 +585,7 @@ async def decide_extension(
 async def supervise(ticket_id: RowId, body: SuperviseIn, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.supervise(ticket_id, who, body.level, body.note)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.get("/supervision/summary", response_model=SummaryOut, dependencies=[SUPERVISORS])

@@ -32,7 +32,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.auth.service import Principal, Role
 from app.cases.service import as_utc, transition
 from app.departments.service import DepartmentService
-from app.models import Dispute, Extension, GrabOffer, Reply, Supervision, Ticket
+from app.models import Dispute, Extension, GrabOffer, Reply, Supervision, Ticket, User
 from casework import CaseClock, Deadline, GrabWindow, SlaStatus, Urgency, forced_assignment
 from casework.lifecycle import TicketState as S
 from core.bus import Bus
@@ -158,6 +158,17 @@ class CaseLoop:
         if ticket is None or not await self._may_see(session, ticket, await self.scope_of(who)):
             raise CaseRefused(f"ticket {ticket_id} does not exist", 404)
         return ticket
+
+    async def departments_of(self, actors: set[str]) -> dict[str, str | None]:
+        """The department of each ``department:<username>`` actor (as audit rows name them)."""
+        names = {a.split(":", 1)[1] for a in actors if a.startswith("department:")}
+        if not names:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(User.username, User.department_code).where(User.username.in_(names))
+            )
+            return {f"department:{name}": code for name, code in rows.all()}
 
     async def check_visible(self, ticket_id: int, who: Principal) -> None:
         """404 unless ``who`` may see the ticket."""

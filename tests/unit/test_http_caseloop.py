@@ -8,7 +8,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.models import LiveAlert, Transcript
 from app.runtime import Runtime
+from core.db import session_factory
 from tests.unit.call_events import inbound
 from tests.unit.test_http_workflow import AUTH, sign_in
 
@@ -60,7 +62,8 @@ def test_dispatch_grab_claim_reply_and_the_portal(client: TestClient) -> None:
     assert replied.status_code == 200
     body = replied.json()
     assert body["state"] == "replied" and body["sla_status"] == "met"
-    assert body["replies"][0]["text"] == "已责令停工" and len(body["callbacks"]) == 1
+    assert body["replies"][0]["text"] == "已责令停工" and body["callbacks"] == []  # not theirs
+    assert len(client.get(f"/api/tickets/{ticket_id}", headers=AUTH).json()["callbacks"]) == 1
     again = post(client, f"/api/tickets/{ticket_id}/reply", police, text="再答复")
     assert again.status_code == 409 and "replied" in again.json()["detail"]
 
@@ -213,3 +216,65 @@ def test_departments_and_catalogue_routes(client: TestClient) -> None:
     bad_user = {"username": "x1", "password": "long-enough-pw", "role": "department"}
     refused = client.post("/api/users", json={**bad_user, "department": "ghost"}, headers=AUTH)
     assert refused.status_code == 409 and "no department 'ghost'" in refused.json()["detail"]
+
+
+def test_a_department_sees_the_request_not_the_centres_or_other_departments_records(
+    client: TestClient,
+) -> None:
+    """The handler gets the citizen's number and request and its own records; not the call
+    (recording paths), transcript, live alert, agent, nor another department's dispute."""
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    zhao, qian = sign_in(client, "zhao", "dispatcher"), sign_in(client, "qian", "dispatcher")
+    boss = sign_in(client, "boss", "supervisor")
+    east = sign_in(client, "east", "department", department="hedong.cgj")
+    west = sign_in(client, "west", "department", department="hexi.cgj")
+    ticket_id = registered(client, "c.5", "城管")
+
+    async def heard() -> None:
+        async with session_factory(rt.engine).begin() as session:
+            call_id = f"{rt.settings.node_id}:c.5"
+            session.add(
+                Transcript(
+                    call_id=call_id,
+                    ticket_id=ticket_id,
+                    text="市民：…",
+                    lines=[],
+                    alerts=[],
+                    model="m",
+                )
+            )
+            session.add(
+                LiveAlert(
+                    call_id=call_id, ticket_id=ticket_id, category="fire", phrase="着火", offset=1
+                )
+            )
+
+    assert client.portal is not None
+    client.portal.call(heard)
+    body = {"mode": "direct", "lead": "hedong.cgj", "note": "请核实"}
+    assert post(client, f"/api/tickets/{ticket_id}/dispatch", zhao, **body).status_code == 200
+    dispute = post(client, f"/api/tickets/{ticket_id}/disputes", east, reason="该路段属河西区")
+    review = {"decision": "approve", "new_department": "hexi.cgj"}
+    post(client, f"/api/disputes/{dispute.json()['id']}/review", zhao, **review)
+    post(client, f"/api/disputes/{dispute.json()['id']}/confirm", qian)
+    accepted = client.post(f"/api/tickets/{ticket_id}/accept", headers=west).json()
+    full = client.get(f"/api/tickets/{ticket_id}", headers=boss).json()
+    assert full["calls"][0]["recording_in"] and full["transcripts"] and full["alerts"]
+    assert full["disputes"] and full["transitions"][0]["to_state"] == "draft"
+    for seen in (accepted, client.get(f"/api/tickets/{ticket_id}", headers=west).json()):
+        assert seen["caller"] == "13800000001" and seen["description"] == "夜间施工噪音"
+        assert (seen["calls"], seen["transfers"], seen["transcripts"], seen["alerts"]) == (
+            [],
+            [],
+            [],
+            [],
+        )
+        assert seen["callbacks"] == [] and seen["agent_id"] is None
+        assert seen["disputes"] == []  # hedong.cgj's dispute is not hexi.cgj's business
+        history = seen["transitions"]
+        assert history[0]["to_state"] == "dispatched" and history[0]["reason"] == "直接派单: 请核实"
+        (disputed,) = [t for t in history if t["to_state"] == "disputed"]
+        assert disputed["reason"] is None and disputed["actor"] == "department:east"
+        assert history[-1]["to_state"] == "accepted" and history[-1]["reason"] == "签收"
+    assert "recording" not in str(client.get(f"/api/tickets/{ticket_id}", headers=west).json())
+    assert client.get(f"/api/tickets/{ticket_id}", headers=east).status_code == 404
