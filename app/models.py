@@ -62,6 +62,7 @@ class Ticket(Base):
         Index("ix_tickets_state_grab_until", "state", "grab_until"),
         Index("ix_tickets_state_due", "state", "reply_due_at"),
         Index("ix_tickets_sla_reminder", "sla_status", "reminder_at"),
+        Index("ix_tickets_state_sign_due", "state", "sign_due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -76,6 +77,9 @@ class Ticket(Base):
     department: Mapped[str | None] = mapped_column(String(64))
     # Written by the agent at the desk (app.cases.edits): where, how urgent, may we call back.
     address: Mapped[str | None] = mapped_column(String(200))
+    # The district (区县, a department code of kind district) the matter is in: the catalogue's
+    # category+district entries apply to it (suggestion, grab pool, forced assignment).
+    district: Mapped[str | None] = mapped_column(String(64))
     urgency: Mapped[str | None] = mapped_column(String(16))  # normal, urgent
     contact_consent: Mapped[bool | None] = mapped_column(Boolean)
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
@@ -94,6 +98,8 @@ class Ticket(Base):
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)  # 督办
     phone_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sign_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the sweep flagged the ticket as not signed for in time (签收超时); None: not (yet).
+    sign_overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The reply clock: started on accept/claim/forced assignment, restarted on reopening.
     reply_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -410,6 +416,8 @@ class Department(Base):
     name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))  # casework.DepartmentKind
     parent: Mapped[str | None] = mapped_column(ForeignKey("departments.code"), index=True)
+    # Deactivated (撤销/合并): kept for the history of its tickets, offered to nobody.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class CatalogueEntry(Base):
@@ -531,7 +539,8 @@ class Supervision(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     department: Mapped[str | None] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(12))  # reminder, overdue, forced, manual
+    # reminder, overdue (reply), sign_overdue (签收超时), forced, manual
+    kind: Mapped[str] = mapped_column(String(12))
     level: Mapped[str | None] = mapped_column(String(12))  # phone, written, onsite (manual)
     note: Mapped[str | None] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(64))

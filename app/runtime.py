@@ -135,10 +135,6 @@ def working_calendar(settings: Settings, today: datetime) -> WorkingCalendar:
     return calendar
 
 
-# How often the case loop's sweep runs (forced assignment, reminders, overdue).
-SWEEP_SECONDS = 60.0
-
-
 class Runtime:
     def __init__(self, settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
@@ -224,7 +220,7 @@ class Runtime:
             node_id=settings.node_id,
         )
         self.kpis = KpiService(sessions, self.departments, settings.kpis, self.tz, now)
-        self.ticket_edits = TicketEditor(sessions)
+        self.ticket_edits = TicketEditor(sessions, self.departments)
         self.call_actions = CallActions(sessions, self.control)
         self.users = UserService(
             sessions, settings.api.token.get_secret_value(), settings.api.session_hours
@@ -312,7 +308,7 @@ class Runtime:
         self.scheduler.add_job(
             self._sweep,
             "interval",
-            seconds=SWEEP_SECONDS,
+            seconds=self.settings.casework.sweep_seconds,
             id="caseloop.sweep",
             max_instances=1,
             coalesce=True,

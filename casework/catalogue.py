@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from casework.errors import CatalogueError
 from core.tomlfile import validation_summary
 
-_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class DepartmentKind(enum.StrEnum):
@@ -81,7 +81,7 @@ class Assignment:
 class _RawDepartment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(pattern=_CODE)
+    code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=64)
     kind: DepartmentKind
     parent: str | None = None

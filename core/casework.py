@@ -129,6 +129,9 @@ class CaseworkSettings(BaseModel):
     grab_window_hours: float = Field(default=3.0, gt=0, le=24 * 30)
     # … counted in working hours, so a window never closes while the offices are shut.
     grab_clock: HourClock = "working"
+    # How often the one scheduler's sweep runs: forced assignment after the grab window,
+    # sign-for and reply reminders and overdue flags are at most this late.
+    sweep_seconds: float = Field(default=60.0, ge=5, le=3600)
     # 派单前电话确认: the dispatcher phones the citizen before a ticket leaves the centre.
     confirm_by_phone: bool = False
     # Holidays for years chinesecalendar does not cover yet (format in README); None: none.

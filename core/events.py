@@ -339,6 +339,14 @@ class TicketOverdue(CaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SignForOverdue(CaseEvent):
+    """签收超时: a ticket dispatched to the department was not signed for by ``due``."""
+
+    name: ClassVar[str] = "ticket.sign_overdue"
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DisputeFiled(CaseEvent):
     name: ClassVar[str] = "dispute.filed"
     dispute_id: int

@@ -1,7 +1,10 @@
 """Files a department attaches to a ticket (photos of the fixed street lamp, a PDF letter).
 
 Stored under ``<data_dir>/attachments/<ticket id>/`` with owner-only folders (0750) and files
-(0640), named by a random id (the citizen-facing name stays in the database). The type is
+(0640), named by a random id (the citizen-facing name stays in the database). The bytes are
+written to ``<id>.part`` first and renamed only after the row is committed; a failed insert
+deletes them, so no stored file is without its row (a ``.part`` left by a crash is never
+served and may be removed). The type is
 decided from the content, not the name or the browser's claim; only the allowed types pass.
 Served only to who may see the ticket (``app.cases.loop`` decides that).
 """
@@ -22,6 +25,7 @@ from app.models import Attachment, Ticket
 from core.events import utcnow
 
 MAX_BYTES = 10 * 1024 * 1024
+PART = ".part"  # suffix while the row is not committed yet
 _ZIP_TYPES = {
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -75,7 +79,9 @@ class AttachmentStore:
                 415,
             )
         stored = f"{ticket.id}/{secrets.token_hex(16)}"
-        await asyncio.to_thread(_write, self.root / stored, data)
+        final = self.root / stored
+        part = final.with_name(final.name + PART)
+        await asyncio.to_thread(_write, part, data)
         row = Attachment(
             ticket_id=ticket.id,
             filename=Path(filename).name[:200] or "file",
@@ -85,13 +91,18 @@ class AttachmentStore:
             uploaded_by=by,
             at=self._now(),
         )
-        async with self._sessions.begin() as session:
-            session.add(row)
+        try:
+            async with self._sessions.begin() as session:
+                session.add(row)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, final)
         return row
 
     async def get(self, attachment_id: int) -> tuple[Attachment, Path]:
         async with self._sessions() as session:
             row = await session.get(Attachment, attachment_id)
-        if row is None:
+        if row is None or not (path := self.root / row.stored_as).is_file():
             raise CaseRefused(f"attachment {attachment_id} does not exist", 404)
-        return row, self.root / row.stored_as
+        return row, path

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal, Role
 from app.cases.service import InvalidTransition, transition
+from app.departments.service import CatalogueProblem, DepartmentService
 from app.models import Ticket
 from casework.lifecycle import TicketState
 
@@ -37,16 +38,25 @@ class TicketEdit:
     summary: str | None = None
     description: str | None = None
     address: str | None = None
+    district: str | None = None  # a district's department code; "" clears it
     urgency: str | None = None
     contact_consent: bool | None = None
     register_ticket: bool = False
 
 
 class TicketEditor:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], departments: DepartmentService
+    ) -> None:
         self._sessions = sessions
+        self._departments = departments
 
     async def save(self, ticket_id: int, edit: TicketEdit, who: Principal) -> Ticket:
+        if edit.district and edit.district.strip():
+            try:
+                await self._departments.check_district(edit.district.strip(), "the ticket")
+            except CatalogueProblem as exc:
+                raise TicketEditError(str(exc), 422) from exc
         async with self._sessions.begin() as session:
             ticket = await session.get(Ticket, ticket_id)
             if ticket is None:
@@ -58,7 +68,7 @@ class TicketEditor:
                     f"ticket {ticket_id} is {ticket.state.value}: the desk no longer edits it",
                     409,
                 )
-            for name in ("category", "summary", "description", "address", "urgency"):
+            for name in ("category", "summary", "description", "address", "district", "urgency"):
                 value = getattr(edit, name)
                 if value is not None:
                     setattr(ticket, name, value.strip() or None)

@@ -4,16 +4,16 @@ portal, disputes, extensions, supervision, attachments)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.service import Role
+from app.auth.service import Principal, Role
 from app.callbacks.http import CallbackOut
 from app.calls.http import CallOut, TransferOut
 from app.cases.attachments import MAX_BYTES
@@ -31,12 +31,16 @@ from app.edge import (
     allow,
     authenticated,
 )
+from app.models import Dispute, Extension, Reply, Supervision, Ticket
 from app.runtime import Runtime
 from app.speech.http import LiveAlertOut, TranscriptOut
 from casework import CalendarGapError, DisputeRefused, ExtensionRefused
 from casework.lifecycle import InvalidTransition, TicketState
 
 router = APIRouter(prefix="/api", dependencies=[Depends(authenticated)])
+
+# The case-loop rows that name the department they belong to.
+_OwnedRow = TypeVar("_OwnedRow", Reply, Dispute, Extension, Supervision)
 
 
 class TransitionOut(BaseModel):
@@ -131,6 +135,7 @@ class TicketOut(BaseModel):
     callbacks: list[CallbackOut] = []
     # The case loop
     address: str | None = None
+    district: str | None = None
     assisting: list[str] = []
     urgency: str | None = None
     dispatch_mode: str | None = None
@@ -140,6 +145,8 @@ class TicketOut(BaseModel):
     forced: bool = False
     supervised: bool = False
     sign_due_at: datetime | None = None
+    sign_overdue_at: datetime | None = None  # flagged by the sweep: not signed for in time
+    sign_seconds_left: int | None = None  # while waiting to be signed for; negative: late
     reply_due_at: datetime | None = None
     sla_status: str | None = None
     seconds_left: int | None = None
@@ -163,6 +170,8 @@ class TicketPatchIn(BaseModel):
     summary: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     address: str | None = Field(default=None, max_length=200)
+    # The district's department code (GET /api/departments, kind district); "" clears it.
+    district: str | None = Field(default=None, max_length=64)
     urgency: Literal["normal", "urgent"] | None = None
     contact_consent: bool | None = None
     # Move the draft to 已受理 (registered) with this save.
@@ -188,15 +197,19 @@ def refusals() -> Iterator[None]:
 async def get_ticket(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.check_visible(ticket_id, who)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
-async def _ticket_out(ticket_id: int, rt: Runtime) -> TicketOut:
+async def _ticket_out(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut:
     ticket = await rt.tickets.get_ticket(ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} does not exist")
     out = TicketOut.model_validate(ticket)
     out.seconds_left = rt.caseloop.seconds_left(ticket)
+    out.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
+    scope = await rt.caseloop.scope_of(who)
+    if scope is not None:
+        return await _department_view(out, ticket, scope, rt)
     out.transcripts = [
         TranscriptOut.model_validate(t) for t in await rt.transcription.for_ticket(ticket_id)
     ]
@@ -208,6 +221,42 @@ async def _ticket_out(ticket_id: int, rt: Runtime) -> TicketOut:
         LiveAlertOut.model_validate(a) for a in await rt.live.list_alerts(ticket_id=ticket_id)
     ]
     return out
+
+
+async def _department_view(
+    out: TicketOut, ticket: Ticket, scope: frozenset[str], rt: Runtime
+) -> TicketOut:
+    """What a department handler sees: the request with the citizen's number (to handle it),
+    the ticket's handling from its first dispatch on, and its own departments' replies,
+    disputes, extensions and supervision. Not the calls (recording paths), hand-overs,
+    transcripts, live alerts, callbacks or the agent; another department's words in the
+    history are blanked (README: what each role sees)."""
+
+    def ours(rows: Iterable[_OwnedRow]) -> list[_OwnedRow]:
+        return [row for row in rows if row.department in scope]
+
+    states = [t.to_state for t in ticket.transitions]
+    first = states.index(TicketState.DISPATCHED) if TicketState.DISPATCHED in states else 0
+    shown = ticket.transitions[first:]
+    owners = await rt.caseloop.departments_of({t.actor for t in shown})
+    history = []
+    for move in shown:
+        row = TransitionOut.model_validate(move)
+        if move.actor.startswith("department:") and owners.get(move.actor) not in scope:
+            row.reason = None
+        history.append(row)
+    return out.model_copy(
+        update={
+            "agent_id": None,
+            "calls": [],
+            "transfers": [],
+            "transitions": history,
+            "replies": [ReplyOut.model_validate(r) for r in ours(ticket.replies)],
+            "disputes": [DisputeOut.model_validate(d) for d in ours(ticket.disputes)],
+            "extensions": [ExtensionOut.model_validate(e) for e in ours(ticket.extensions)],
+            "supervisions": [SupervisionOut.model_validate(s) for s in ours(ticket.supervisions)],
+        }
+    )
 
 
 # Who may move a ticket where: agents take calls in (register, answer directly, dispatch,
@@ -238,7 +287,7 @@ async def move_ticket(
         )
     with refusals():
         await rt.move_ticket(ticket_id, body.to, body.reason, body.department, who=who)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.patch(
@@ -254,7 +303,7 @@ async def save_ticket(
         await rt.ticket_edits.save(ticket_id, TicketEdit(**body.model_dump()), who)
     except TicketEditError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 # --- the case loop ---------------------------------------------------------------------------
@@ -324,6 +373,7 @@ class QueueRowOut(BaseModel):
     summary: str | None
     description: str | None  # the desk writes the request here; summary is often empty
     address: str | None
+    district: str | None = None
     urgency: str | None
     created_at: datetime
     suggestion: SuggestionOut | None = None
@@ -336,12 +386,15 @@ class PortalRowOut(BaseModel):
     summary: str | None
     description: str | None
     address: str | None
+    district: str | None = None
     urgency: str | None
     state: TicketState
     department: str | None
     dispatch_mode: str | None
     grab_until: datetime | None
     sign_due_at: datetime | None
+    sign_overdue_at: datetime | None = None
+    sign_seconds_left: int | None = None
     reply_due_at: datetime | None
     seconds_left: int | None = None
     sla_status: str | None
@@ -358,6 +411,7 @@ class ReviewsOut(BaseModel):
 class SummaryOut(BaseModel):
     overdue: int
     warning: int
+    sign_overdue: int
     forced_today: int
     disputes_pending: int
     extensions_pending: int
@@ -369,7 +423,8 @@ async def dispatch_queue(rt: RuntimeDep, limit: int = Query(default=100, ge=1, l
     rows = []
     for ticket in await rt.caseloop.dispatch_queue(limit):
         row = QueueRowOut.model_validate(ticket)
-        row.suggestion = SuggestionOut(**await rt.departments.suggest(ticket.category, None))
+        found = await rt.departments.suggest(ticket.category, ticket.district)
+        row.suggestion = SuggestionOut(**found)
         rows.append(row)
     return rows
 
@@ -396,7 +451,7 @@ async def dispatch(ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: Curr
             eligible=body.eligible,
             note=body.note,
         )
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.post(
@@ -407,7 +462,7 @@ async def dispatch(ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: Curr
 async def confirm_by_phone(ticket_id: RowId, body: NoteIn, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.confirm_phone(ticket_id, who, body.note)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.get("/portal/tickets", response_model=list[PortalRowOut], dependencies=[DEPARTMENTS])
@@ -422,6 +477,7 @@ async def portal(
     for ticket in await rt.caseloop.portal(who, view, limit=limit, offset=offset):
         row = PortalRowOut.model_validate(ticket)
         row.seconds_left = rt.caseloop.seconds_left(ticket)
+        row.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
         rows.append(row)
     return rows
 
@@ -430,21 +486,21 @@ async def portal(
 async def claim(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.claim(ticket_id, who)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.post("/tickets/{ticket_id}/accept", response_model=TicketOut, dependencies=[DEPARTMENTS])
 async def accept(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.accept(ticket_id, who)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.post("/tickets/{ticket_id}/reply", response_model=TicketOut, dependencies=[DEPARTMENTS])
 async def reply(ticket_id: RowId, body: ReplyIn, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.reply(ticket_id, who, body.text, then=rt.callbacks.schedule_for)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.post(
@@ -532,7 +588,7 @@ async def decide_extension(
 async def supervise(ticket_id: RowId, body: SuperviseIn, rt: RuntimeDep, who: CurrentUser) -> Any:
     with refusals():
         await rt.caseloop.supervise(ticket_id, who, body.level, body.note)
-    return await _ticket_out(ticket_id, rt)
+    return await _ticket_out(ticket_id, rt, who)
 
 
 @router.get("/supervision/summary", response_model=SummaryOut, dependencies=[SUPERVISORS])

@@ -27,11 +27,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth.service import Principal, Role
 from app.cases.service import as_utc, transition
 from app.departments.service import DepartmentService
-from app.models import Dispute, Extension, GrabOffer, Reply, Supervision, Ticket
+from app.models import Dispute, Extension, GrabOffer, Reply, Supervision, Ticket, User
 from casework import CaseClock, Deadline, GrabWindow, SlaStatus, Urgency, forced_assignment
 from casework.lifecycle import TicketState as S
 from core.bus import Bus
@@ -43,6 +44,7 @@ from core.events import (
     Event,
     ExtensionDecided,
     ExtensionRequested,
+    SignForOverdue,
     TicketClaimed,
     TicketDispatched,
     TicketForceAssigned,
@@ -85,6 +87,21 @@ class SweepResult:
     forced: int = 0
     reminded: int = 0
     overdue: int = 0
+    sign_overdue: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Flag:
+    """What the sweep writes when a deadline passes: the supervision row and the event."""
+
+    kind: str
+    note: str
+    event: type[DeadlineWarning | TicketOverdue | SignForOverdue]
+
+
+REMINDER = _Flag("reminder", "办理时限即将到期", DeadlineWarning)
+OVERDUE = _Flag("overdue", "已超过办理时限", TicketOverdue)
+SIGN_OVERDUE = _Flag("sign_overdue", "已超过签收时限", SignForOverdue)
 
 
 class CaseLoop:
@@ -142,6 +159,17 @@ class CaseLoop:
             raise CaseRefused(f"ticket {ticket_id} does not exist", 404)
         return ticket
 
+    async def departments_of(self, actors: set[str]) -> dict[str, str | None]:
+        """The department of each ``department:<username>`` actor (as audit rows name them)."""
+        names = {a.split(":", 1)[1] for a in actors if a.startswith("department:")}
+        if not names:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(User.username, User.department_code).where(User.username.in_(names))
+            )
+            return {f"department:{name}": code for name, code in rows.all()}
+
     async def check_visible(self, ticket_id: int, who: Principal) -> None:
         """404 unless ``who`` may see the ticket."""
         async with self._sessions() as session:
@@ -194,7 +222,7 @@ class CaseLoop:
     @staticmethod
     def _clear_clock(ticket: Ticket) -> None:
         ticket.reply_started_at = ticket.reply_due_at = ticket.reminder_at = None
-        ticket.sla_status = None
+        ticket.sign_overdue_at = ticket.sla_status = None
         ticket.extended_days = 0
 
     async def on_reopened(self, session: AsyncSession, ticket: Ticket) -> None:
@@ -279,7 +307,7 @@ class CaseLoop:
         self._bus.publish(event)
 
     async def _eligible(self, ticket: Ticket) -> list[str]:
-        found = await self.departments.suggest(ticket.category, None)
+        found = await self.departments.suggest(ticket.category, ticket.district)
         return [found["lead"], *found["assisting"]] if found["lead"] else []
 
     async def claim(self, ticket_id: int, who: Principal) -> None:
@@ -611,23 +639,42 @@ class CaseLoop:
     # --- the sweep (one scheduler job) ---------------------------------------------------------
 
     async def sweep(self) -> SweepResult:
-        """Force-assign unclaimed tickets after the window; mark reminders and overdue once."""
+        """Force-assign unclaimed tickets after the window; mark a sign-for (签收) deadline
+        missed, the reply reminder and the reply overdue, each once per deadline."""
         now = self._now()
         forced = await self._force_assign(now)
+        held = Ticket.state.in_(HELD)
         reminded = await self._flag(
             now,
-            and_(Ticket.sla_status == SlaStatus.ON_TRACK.value, Ticket.reminder_at <= now),
-            SlaStatus.WARNING,
+            and_(held, Ticket.sla_status == SlaStatus.ON_TRACK.value, Ticket.reminder_at <= now),
+            Ticket.reply_due_at,
+            {"sla_status": SlaStatus.WARNING.value},
+            REMINDER,
         )
         overdue = await self._flag(
             now,
-            and_(Ticket.sla_status.in_(OPEN_SLA), Ticket.reply_due_at < now),
-            SlaStatus.OVERDUE,
+            and_(held, Ticket.sla_status.in_(OPEN_SLA), Ticket.reply_due_at < now),
+            Ticket.reply_due_at,
+            {"sla_status": SlaStatus.OVERDUE.value},
+            OVERDUE,
         )
-        result = SweepResult(forced, reminded, overdue)
-        if forced or reminded or overdue:
+        unsigned = await self._flag(
+            now,
+            and_(self._unsigned(), Ticket.sign_due_at < now, Ticket.sign_overdue_at.is_(None)),
+            Ticket.sign_due_at,
+            {"sign_overdue_at": now},
+            SIGN_OVERDUE,
+        )
+        result = SweepResult(forced, reminded, overdue, unsigned)
+        if forced or reminded or overdue or unsigned:
             log.info("case sweep: %s", result)
         return result
+
+    @staticmethod
+    def _unsigned() -> ColumnElement[bool]:
+        """Dispatched to a department (directly, after a dispute or by forced assignment) and
+        not signed for yet: the sign-for (签收) deadline runs."""
+        return and_(Ticket.state == S.DISPATCHED, Ticket.department.isnot(None))
 
     async def _force_assign(self, now: datetime) -> int:
         async with self._sessions() as session:
@@ -664,7 +711,9 @@ class CaseLoop:
             ).all()
         if ticket is None:
             return 0
-        found = forced_assignment(await self.departments.catalogue(), ticket.category or "")
+        catalogue = await self.departments.catalogue()
+        place = ticket.district if ticket.district in catalogue.departments else None
+        found = forced_assignment(catalogue, ticket.category or "", place)
         lead = found.lead.code if found else (offers[0] if offers else None)
         if lead is None:
             log.warning("ticket %s: the grab window ended and no department is known", ticket_id)
@@ -702,45 +751,49 @@ class CaseLoop:
         self._bus.publish(TicketForceAssigned(ticket_id=ticket_id, department=lead, actor=SYSTEM))
         return 1
 
-    async def _flag(self, now: datetime, when: ColumnElement[bool], to: SlaStatus) -> int:
-        """Move matching held tickets to ``to`` once: the conditional UPDATE is the guard."""
-        held = and_(Ticket.state.in_(HELD), when)
+    async def _flag(
+        self,
+        now: datetime,
+        when: ColumnElement[bool],
+        due: InstrumentedAttribute[datetime | None],
+        values: dict[str, Any],
+        flag: _Flag,
+    ) -> int:
+        """Write ``values`` on matching tickets once: the conditional UPDATE is the guard, so
+        two sweeps (two nodes) never flag a ticket twice."""
         async with self._sessions() as session:
             rows = (
                 await session.execute(
-                    select(Ticket.id, Ticket.department, Ticket.reply_due_at)
-                    .where(held)
-                    .order_by(Ticket.reply_due_at)
+                    select(Ticket.id, Ticket.department, due)
+                    .where(when)
+                    .order_by(due)
                     .limit(SWEEP_BATCH)
                 )
             ).all()
-        kind = "reminder" if to is SlaStatus.WARNING else "overdue"
         events: list[Event] = []
-        for ticket_id, department, due in rows:
+        for ticket_id, department, at in rows:
             async with self._sessions.begin() as session:
                 won: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
                     update(Ticket)
-                    .where(Ticket.id == ticket_id, held)
-                    .values(sla_status=to.value)
+                    .where(Ticket.id == ticket_id, when)
+                    .values(**values)
                     .execution_options(synchronize_session=False)
                 )
                 if won.rowcount != 1:
                     continue
-                note = "办理时限即将到期" if kind == "reminder" else "已超过办理时限"
                 session.add(
                     Supervision(
                         ticket_id=ticket_id,
                         department=department,
-                        kind=kind,
-                        note=note,
+                        kind=flag.kind,
+                        note=flag.note,
                         by=SYSTEM,
                         at=now,
                     )
                 )
-            cls = DeadlineWarning if kind == "reminder" else TicketOverdue
             events.append(
-                cls(
-                    ticket_id=ticket_id, department=department, actor=SYSTEM, due=as_utc(due or now)
+                flag.event(
+                    ticket_id=ticket_id, department=department, actor=SYSTEM, due=as_utc(at or now)
                 )
             )
         self._publish(events)
@@ -781,8 +834,9 @@ class CaseLoop:
         elif view in ("in_progress", "overdue"):
             states = (S.ACCEPTED, S.DISPUTED, S.REOPENED, S.DISPATCHED)
             cond = [mine, Ticket.state.in_(states)]
-            if view == "overdue":
-                cond.append(Ticket.sla_status == SlaStatus.OVERDUE.value)
+            if view == "overdue":  # the reply deadline, or the sign-for one (签收超时)
+                late_sign = and_(self._unsigned(), Ticket.sign_overdue_at.isnot(None))
+                cond.append(or_(Ticket.sla_status == SlaStatus.OVERDUE.value, late_sign))
             else:
                 cond.append(Ticket.state != S.DISPATCHED)
             # Overdue first, then least time left: both are the earliest reply deadline.
@@ -820,6 +874,9 @@ class CaseLoop:
             return {
                 "overdue": await count(session, Ticket, held, Ticket.sla_status == "overdue"),
                 "warning": await count(session, Ticket, held, Ticket.sla_status == "warning"),
+                "sign_overdue": await count(
+                    session, Ticket, self._unsigned(), Ticket.sign_overdue_at.isnot(None)
+                ),
                 "forced_today": await count(
                     session,
                     Supervision,
@@ -846,6 +903,15 @@ class CaseLoop:
                 select(Extension).where(Extension.status == "pending").order_by(Extension.id)
             )
             return list(disputes.all()), list(extensions.all())
+
+    def sign_seconds_left(self, ticket: Ticket) -> int | None:
+        """The sign-for clock (签收): seconds to ``sign_due_at`` while the ticket waits for its
+        department to sign for it, negative when late; None otherwise."""
+        if ticket.state is not S.DISPATCHED or ticket.department is None:
+            return None
+        if ticket.sign_due_at is None:
+            return None
+        return int((as_utc(ticket.sign_due_at) - self._now()).total_seconds())
 
     def seconds_left(self, ticket: Ticket) -> int | None:
         """The reply clock: seconds to the deadline, negative when overdue."""

@@ -332,22 +332,17 @@ class TicketService:
         *,
         actor: str,
         reason: str | None = None,
-        department: str | None = None,
         then: Callable[[AsyncSession, Ticket], Awaitable[object]] | None = None,
     ) -> Ticket:
-        """A person moves a ticket (dispatch, accept, reply, close …). ``then`` runs in the
-        same transaction (the callback a reply is owed), so the two commit together."""
+        """A person moves a ticket (register, answer, close, reopen …). ``then`` runs in the
+        same transaction (the callback a reply is owed), so the two commit together. The case
+        loop's moves (dispatch, accept, dispute, reply) go through ``app.cases.loop``."""
         if to in SYSTEM_ONLY:
             raise InvalidTransition(f"{to} is set by the hotline itself, not by a request")
         async with self._sessions.begin() as session:
             ticket = await session.get(Ticket, ticket_id, with_for_update=True)
             if ticket is None:
                 raise LookupError(f"ticket {ticket_id} does not exist")
-            if to == S.DISPATCHED:
-                department = department or ticket.department
-                if not department:
-                    raise InvalidTransition("dispatching needs the handling department")
-                ticket.department = department
             transition(session, ticket, to, actor=actor, reason=reason)
             if then is not None:
                 await then(session, ticket)

@@ -3,7 +3,8 @@
 Call flow: at start-up (and ``hotline dispatch load FILE``) the dispatch file is read, checked
 by ``casework.parse_catalogue`` and upserted here — every change logged in
 ``catalogue_changes`` (who, when, before/after). Afterwards the database is the truth: admins
-edit catalogue entries through the API. The case loop asks :meth:`catalogue` (a
+edit catalogue entries and the department tree (create, rename, move, deactivate) through the
+API, every change logged the same way. The case loop asks :meth:`catalogue` (a
 ``casework.Catalogue`` built from the rows, cached until the next change) for suggestions,
 forced assignment and a department's scope (itself and the departments below it).
 """
@@ -18,13 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import CatalogueChange, CatalogueEntry, Department
+from app.models import CatalogueChange, CatalogueEntry, Department, GrabOffer, Ticket
 from casework import Catalogue, DepartmentKind, parse_catalogue
 from casework import CatalogueEntry as RuleEntry
 from casework import Department as RuleDepartment
+from casework.lifecycle import TicketState
 from core.events import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,26 @@ class CatalogueProblem(ValueError):
 
 class EntryNotFound(LookupError):
     pass
+
+
+class DepartmentNotFound(LookupError):
+    pass
+
+
+class DepartmentConflict(ValueError):
+    """A department edit that clashes with what exists: a code in use, or a department to
+    deactivate that still has open tickets, catalogue entries or active departments below."""
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentPatch:
+    """Rename (``name``), move (``move`` with the new ``parent``, None: to the top) or
+    (de)activate a department; unset fields stay as they are."""
+
+    name: str | None = None
+    move: bool = False
+    parent: str | None = None
+    active: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +77,16 @@ class LoadResult:
 
 def _dept_row(row: Department) -> dict[str, Any]:
     return {"code": row.code, "name": row.name, "kind": row.kind, "parent": row.parent}
+
+
+def _dept_state(row: Department) -> dict[str, Any]:
+    return {**_dept_row(row), "active": row.active}
+
+
+def _json_member(column: Any, code: str) -> Any:
+    """``code`` is an element of the JSON list ``column`` (text match, on every database)."""
+    escaped = code.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    return cast(column, String).like(f'%"{escaped}"%', escape="\\")
 
 
 def entry_row(row: CatalogueEntry) -> dict[str, Any]:
@@ -77,6 +109,7 @@ class DepartmentService:
         self._sessions = sessions
         self._clock = clock
         self._cached: Catalogue | None = None
+        self._inactive: frozenset[str] = frozenset()
 
     # --- the catalogue the case loop reads ------------------------------------------------
 
@@ -86,6 +119,7 @@ class DepartmentService:
             async with self._sessions() as session:
                 depts = (await session.scalars(select(Department))).all()
                 entries = (await session.scalars(select(CatalogueEntry))).all()
+            self._inactive = frozenset(d.code for d in depts if not d.active)
             self._cached = Catalogue(
                 {
                     d.code: RuleDepartment(d.code, d.name, DepartmentKind(d.kind), d.parent)
@@ -108,11 +142,28 @@ class DepartmentService:
     async def exists(self, code: str) -> bool:
         return code in (await self.catalogue()).departments
 
+    async def check_district(self, code: str, what: str) -> None:
+        """Refuse a code that is not a district (区县) of the department tree."""
+        tree = await self.catalogue()
+        found = tree.departments.get(code)
+        if found is None or found.kind is not DepartmentKind.DISTRICT or code in self._inactive:
+            known = sorted(
+                d.code
+                for d in tree.departments.values()
+                if d.kind is DepartmentKind.DISTRICT and d.code not in self._inactive
+            )
+            raise CatalogueProblem(
+                f"{what} names {code!r}, which is not a district of the department tree "
+                f"(districts: {', '.join(known) or 'none'})"
+            )
+
     async def check_codes(self, codes: Sequence[str], what: str) -> None:
         known = (await self.catalogue()).departments
         for code in codes:
             if code not in known:
                 raise CatalogueProblem(f"{what} names an unknown department {code!r}")
+            if code in self._inactive:
+                raise CatalogueProblem(f"{what} names the deactivated department {code!r}")
 
     # --- loading the dispatch file ------------------------------------------------------------
 
@@ -237,6 +288,7 @@ class DepartmentService:
                 "name": d.name,
                 "kind": d.kind.value,
                 "parent": d.parent,
+                "active": d.code not in self._inactive,
                 "children_count": children.get(d.code, 0),
             }
             for d in sorted(tree.departments.values(), key=lambda d: d.code)
@@ -276,7 +328,7 @@ class DepartmentService:
         if entry.lead in entry.assisting:
             raise CatalogueProblem(f"{entry.lead!r} cannot be both lead and assisting")
         if entry.district is not None:
-            await self.check_codes([entry.district], "the catalogue entry's district")
+            await self.check_district(entry.district, "the catalogue entry")
         async with self._sessions.begin() as session:
             row = await session.scalar(
                 select(CatalogueEntry).where(
@@ -300,6 +352,134 @@ class DepartmentService:
             self._log(session, actor, "entry.delete", entry_row(row), None)
             await session.delete(row)
         self._cached = None
+
+    # --- the department tree (admin) -------------------------------------------------------------
+
+    async def create_department(
+        self, code: str, name: str, kind: DepartmentKind, parent: str | None, *, actor: str
+    ) -> None:
+        async with self._sessions.begin() as session:
+            tree = await _locked_tree(session)
+            if code in tree:
+                raise DepartmentConflict(
+                    f"department {code!r} already exists ({tree[code].name}): rename or move "
+                    "it with PATCH /api/departments/{code}"
+                )
+            _check_parent(tree, code, parent)
+            row = Department(code=code, name=name, kind=kind.value, parent=parent, active=True)
+            session.add(row)
+            self._log(session, actor, "department.create", None, _dept_state(row))
+        self._cached = None
+
+    async def update_department(self, code: str, patch: DepartmentPatch, *, actor: str) -> None:
+        async with self._sessions.begin() as session:
+            tree = await _locked_tree(session)
+            row = tree.get(code)
+            if row is None:
+                raise DepartmentNotFound(f"department {code!r} does not exist")
+            before = _dept_state(row)
+            if patch.move and patch.parent != row.parent:
+                _check_parent(tree, code, patch.parent)
+                row.parent = patch.parent
+            if patch.name is not None:
+                row.name = patch.name
+            if patch.active is False and row.active:
+                await _check_unused(session, tree, code)
+            if patch.active and not row.active:
+                _check_parent(tree, code, row.parent)  # not under a deactivated parent
+            if patch.active is not None:
+                row.active = patch.active
+            after = _dept_state(row)
+            if before != after:
+                action = "department.update"
+                if before["active"] != after["active"]:
+                    action = "department.activate" if row.active else "department.deactivate"
+                self._log(session, actor, action, before, after)
+        self._cached = None
+
+
+async def _locked_tree(session: AsyncSession) -> dict[str, Department]:
+    """Every department, locked for the transaction (tree edits are rare and run one at a
+    time, so a concurrent move cannot slip a cycle past the check)."""
+    rows = (await session.scalars(select(Department).with_for_update())).all()
+    return {row.code: row for row in rows}
+
+
+def _check_parent(tree: dict[str, Department], code: str, parent: str | None) -> None:
+    """Refuse an unknown or deactivated parent, and a parent at or below ``code`` (a cycle)."""
+    if parent is None:
+        return
+    found = tree.get(parent)
+    if found is None:
+        raise CatalogueProblem(f"department {code!r}: unknown parent department {parent!r}")
+    if not found.active:
+        raise CatalogueProblem(f"department {code!r}: the parent {parent!r} is deactivated")
+    chain = [code]
+    above: str | None = parent
+    while above is not None:
+        chain.append(above)
+        if above == code:
+            raise CatalogueProblem(
+                f"department {code!r} cannot move under {parent!r}: the departments would "
+                "form a cycle: " + " → ".join(chain)
+            )
+        above = tree[above].parent
+
+
+async def _check_unused(session: AsyncSession, tree: dict[str, Department], code: str) -> None:
+    """Refuse to deactivate a department that still has work or a place in the catalogue."""
+    problems: list[str] = []
+    children = sorted(c.code for c in tree.values() if c.parent == code and c.active)
+    if children:
+        problems.append(
+            f"active departments below it ({', '.join(children)}): move or deactivate them first"
+        )
+    entries = (
+        await session.scalars(
+            select(CatalogueEntry)
+            .where(
+                or_(
+                    CatalogueEntry.lead == code,
+                    CatalogueEntry.district == code,
+                    _json_member(CatalogueEntry.assisting, code),
+                )
+            )
+            .order_by(CatalogueEntry.category, CatalogueEntry.id)
+        )
+    ).all()
+    if entries:
+        names = ", ".join(
+            f"{e.category} in {e.district}" if e.district else e.category for e in entries
+        )
+        problems.append(
+            f"{len(entries)} catalogue entries name it ({names}): change or delete them first "
+            "(PUT/DELETE /api/catalogue)"
+        )
+    open_states = Ticket.state.notin_((TicketState.CLOSED, TicketState.MERGED))
+    offered = select(GrabOffer.ticket_id).where(GrabOffer.department == code)
+    tickets = (
+        await session.scalars(
+            select(Ticket.id)
+            .where(
+                open_states,
+                or_(
+                    Ticket.department == code,
+                    _json_member(Ticket.assisting, code),
+                    Ticket.district == code,
+                    and_(Ticket.department.is_(None), Ticket.id.in_(offered)),
+                ),
+            )
+            .order_by(Ticket.id)
+            .limit(6)
+        )
+    ).all()
+    if tickets:
+        shown = ", ".join(f"#{t}" for t in tickets[:5]) + (" …" if len(tickets) > 5 else "")
+        problems.append(f"open tickets still with it ({shown}): re-dispatch or close them first")
+    if problems:
+        raise DepartmentConflict(
+            f"department {code!r} cannot be deactivated: " + "; ".join(problems)
+        )
 
 
 def _read(path: Path) -> str | None:

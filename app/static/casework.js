@@ -19,7 +19,9 @@ const CASE_TEXT = {
       reply: "答复", attachment: "附件" },
     review: { pending: "待审核", approved: "已同意待复核", confirmed: "已复核", rejected: "已驳回",
       refused: "已拒绝" },
-    supervisionKinds: { reminder: "催办提醒", overdue: "超期督办", forced: "指定派发", manual: "人工督办" },
+    supervisionKinds: { reminder: "催办提醒", overdue: "超期督办", sign_overdue: "签收超时", forced: "指定派发",
+      manual: "人工督办" },
+    signLate: "签收超时",
     levels: { phone: "电话督办", written: "书面督办", onsite: "现场督办" },
     // Reasons the server writes in English on some moves.
     reasons: { "call entered the hotline": "来电进入热线", "saved at the desk": "座席登记受理",
@@ -41,7 +43,9 @@ const CASE_TEXT = {
       reply: "Reply", attachment: "Attachment" },
     review: { pending: "Pending", approved: "Approved, to confirm", confirmed: "Confirmed", rejected: "Rejected",
       refused: "Refused" },
-    supervisionKinds: { reminder: "Reminder", overdue: "Overdue", forced: "Assigned", manual: "Manual" },
+    supervisionKinds: { reminder: "Reminder", overdue: "Overdue", sign_overdue: "Not accepted in time",
+      forced: "Assigned", manual: "Manual" },
+    signLate: "Not accepted in time",
     levels: { phone: "Phone", written: "Written", onsite: "On site" },
     reasons: {},
   },
@@ -70,7 +74,8 @@ function duration(seconds) {
 // The deadline a list row counts down to: claiming in the pool, accepting, else replying.
 function rowDeadline(row, view) {
   if (view === "pool") return row.grab_until;
-  if (view === "to_sign") return row.sign_due_at;
+  // 待签收: the sign-for deadline while dispatched; a reopened ticket counts to its reply.
+  if (view === "to_sign") return row.state === "dispatched" ? row.sign_due_at : row.reply_due_at;
   if (view === "done") return null;
   return row.reply_due_at;
 }
@@ -83,7 +88,8 @@ function timeLeft(row, view, now = Date.now()) {
   const left = (new Date(due) - now) / 1000;
   const span = (new Date(due) - new Date(row.published_at || row.created_at)) / 1000;
   const late = left < 0;
-  const near = late || ["warning", "overdue", "breached"].includes(row.sla_status) || (span > 0 && left < 0.2 * span);
+  const flagged = ["warning", "overdue", "breached"].includes(row.sla_status) || !!row.sign_overdue_at;
+  const near = late || flagged || (span > 0 && left < 0.2 * span);
   return { text: late ? `${t("overdueBy")} ${duration(left)}` : duration(left), late, near, seconds: left };
 }
 
@@ -97,6 +103,7 @@ function badges(row) {
   const out = [];
   if (row.urgency === "urgent") out.push(el("span", t("urgent"), "badge urgent"));
   if (row.forced) out.push(el("span", t("forced"), "badge forced"));
+  if (row.sign_overdue_at && row.state === "dispatched") out.push(el("span", t("signLate"), "badge overdue"));
   if (row.supervised) out.push(el("span", t("supervised"), "badge supervised"));
   return out;
 }

@@ -9,7 +9,8 @@ const TEXT = {
     pause: "示忙", endWrapup: "结束话后", queueLogout: "签出队列", waiting: "等待来电…",
     caller: "来电号码", dialled: "拨打号码", ticketNo: "工单号", callTime: "通话时长", target: "转接号码",
     consult: "咨询转接", completeTransfer: "完成转接", cancelTransfer: "取消转接", threeway: "三方通话",
-    blind: "直接转接", hangup: "挂断", category: "类别", address: "地址", description: "诉求内容",
+    blind: "直接转接", hangup: "挂断", category: "类别", address: "地址", district: "所属区县",
+    noDistrict: "未指定", description: "诉求内容",
     urgency: "紧急程度", normal: "一般", urgent: "紧急", consent: "同意回访联系", save: "保存",
     register: "登记受理", badCategory: "请从目录中选择类别", categoryHint: "从目录中选择，可输入筛选", needCategory: "登记受理前请选择类别", earlier: "历史工单", created: "时间", status: "状态", saved: "已保存",
     registered: "已登记受理", callEnded: "通话已结束", consulting: "正在咨询…", centreAnswered: "已接听，可完成转接", transferred: "已转接",
@@ -30,7 +31,8 @@ const TEXT = {
     dialled: "Dialled", ticketNo: "Ticket", callTime: "Call time", target: "Transfer to",
     consult: "Consult", completeTransfer: "Complete transfer", cancelTransfer: "Cancel transfer",
     threeway: "Three-way", blind: "Blind transfer", hangup: "Hang up", category: "Category",
-    address: "Address", description: "Request", urgency: "Urgency", normal: "Normal",
+    address: "Address", district: "District", noDistrict: "Not set", description: "Request",
+    urgency: "Urgency", normal: "Normal",
     urgent: "Urgent", consent: "May call back", save: "Save", register: "Register",
     badCategory: "Choose a category from the catalogue", categoryHint: "Choose from the catalogue; type to filter",
     needCategory: "Choose a category before registering",
@@ -89,6 +91,7 @@ async function start(user) {
     return;
   }
   loadCategories();
+  loadDistricts();
   setState(await api(`/api/agents/${user.agent_id}`));
   connect();
   loadMissed();
@@ -225,7 +228,8 @@ function showPop(pop) {
   $("pop-ticket").textContent = pop.ticket_id;
   $("t-category").value = pop.category || "";
   $("t-category").setCustomValidity("");
-  $("t-address").value = ""; $("t-description").value = ""; $("t-urgency").value = "normal";
+  $("t-address").value = ""; $("t-district").value = ""; $("t-description").value = "";
+  $("t-urgency").value = "normal";
   $("t-consent").checked = false;
   $("save-status").textContent = ""; $("call-status").textContent = "";
   transferButtons(false);
@@ -277,6 +281,19 @@ function showEarlier(rows) {
 // KPIs and reports group tickets alike; typing filters the list (datalist), the save refuses
 // anything else.
 
+// The district (所属区县): the department tree's districts, so the dispatcher's suggestion
+// can use the catalogue's entries for that district.
+async function loadDistricts() {
+  let rows;
+  try { rows = await api("/api/departments"); } catch (_) { return; }
+  const first = $("t-district").options[0];
+  $("t-district").replaceChildren(first, ...rows.filter((d) => d.kind === "district" && d.active !== false).map((d) => {
+    const o = document.createElement("option");
+    o.value = d.code; o.textContent = d.name;
+    return o;
+  }));
+}
+
 async function loadCategories() {
   // Unreadable catalogue: the server still refuses an unknown category on save.
   try { desk.categories = await api("/api/catalogue/categories"); } catch (_) { return; }
@@ -320,7 +337,7 @@ async function saveTicket(register) {
   }
   try {
     const ticket = await api(`/api/tickets/${desk.pop.ticket_id}`, "PATCH", {
-      category: $("t-category").value, address: $("t-address").value,
+      category: $("t-category").value, address: $("t-address").value, district: $("t-district").value,
       description: $("t-description").value, urgency: $("t-urgency").value,
       contact_consent: $("t-consent").checked, register_ticket: register,
     });

@@ -97,19 +97,13 @@ class Bed:
         opened = await self.tickets.open_call(inbound(uid, caller=caller))
         assert opened.ticket_id is not None
         ticket_id = opened.ticket_id
-        if consent is not None:
-            async with self.sessions.begin() as session:
-                ticket = await session.get(Ticket, ticket_id)
-                assert ticket is not None
-                ticket.contact_consent = consent
-        for to, department in (
-            (TicketState.REGISTERED, None),
-            (TicketState.DISPATCHED, "市城管委"),
-            (TicketState.ACCEPTED, None),
-        ):
-            await self.tickets.request_transition(
-                ticket_id, to, actor="test", department=department
-            )
+        async with self.sessions.begin() as session:
+            ticket = await session.get(Ticket, ticket_id)
+            assert ticket is not None
+            ticket.contact_consent = consent
+            ticket.department = "市城管委"
+        for to in (TicketState.REGISTERED, TicketState.DISPATCHED, TicketState.ACCEPTED):
+            await self.tickets.request_transition(ticket_id, to, actor="test")
         await self.tickets.request_transition(
             ticket_id, TicketState.REPLIED, actor="test", then=self.callbacks.schedule_for
         )

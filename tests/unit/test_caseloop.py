@@ -5,23 +5,34 @@ extensions, department scoping, and every bad input refused whole."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.service import Principal, Role
+from app.cases.attachments import AttachmentStore
 from app.cases.loop import CaseLoop, CaseRefused
 from app.cases.service import as_utc
-from app.departments.service import CatalogueProblem, DepartmentService, EntryIn
+from app.departments.service import (
+    CatalogueProblem,
+    DepartmentConflict,
+    DepartmentPatch,
+    DepartmentService,
+    EntryIn,
+)
 from app.models import Ticket
 from casework import (
     CalendarGapError,
     CaseClock,
     CaseworkSettings,
     DeadlinePolicy,
+    DepartmentKind,
     DisputeRefused,
     ExtensionRefused,
     GrabWindow,
@@ -32,6 +43,7 @@ from core.db import create_engine, session_factory
 from core.events import (
     DeadlineWarning,
     Event,
+    SignForOverdue,
     TicketClaimed,
     TicketForceAssigned,
     TicketOverdue,
@@ -190,6 +202,21 @@ async def test_unclaimed_ticket_is_force_assigned_to_the_lead_after_the_window(b
     await refused(bed.loop.claim(ticket_id, dept("hedong.cgj")), 409, "already claimed by cgj")
 
 
+async def test_the_tickets_district_picks_the_catalogues_district_entry(bed: Bed) -> None:
+    """城管 in 河东 goes to 河东区城管局, in the pool and after the window; without a district
+    the city-wide entry (cgj) applies."""
+    ticket_id = await bed.ticket("城管", district="hedong")
+    await bed.loop.dispatch(ticket_id, DISPATCHER, mode="grab")
+    assert [t.id for t in await bed.loop.portal(dept("hedong.cgj"), "pool")] == [ticket_id]
+    assert await bed.loop.portal(dept("cgj"), "pool") == []
+    bed.clock.now = T0 + timedelta(hours=3, minutes=1)
+    assert (await bed.loop.sweep()).forced == 1
+    assert (await bed.get(ticket_id)).department == "hedong.cgj"
+    found = await bed.loop.departments.suggest("供暖", "linjiang")
+    assert found == {"lead": "linjiang.heat", "assisting": ["linjiang.cgj"]}
+    assert (await bed.loop.departments.suggest("供暖", None))["lead"] == "heat"
+
+
 async def test_reminder_and_overdue_are_marked_once(bed: Bed) -> None:
     ticket_id = await bed.ticket("供水")  # 2 working days
     await bed.loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="water")
@@ -207,6 +234,60 @@ async def test_reminder_and_overdue_are_marked_once(bed: Bed) -> None:
     assert (await bed.get(ticket_id)).sla_status == "overdue"
     assert bed.loop.seconds_left(await bed.get(ticket_id)) == -60
     await refused(bed.loop.reply(ticket_id, dept("hexi"), "不是我们"), 404, "does not exist")
+
+
+async def test_a_ticket_not_signed_for_in_time_is_flagged_once(bed: Bed) -> None:
+    ticket_id = await bed.ticket("城管")
+    await bed.loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="cgj")
+    ticket = await bed.get(ticket_id)
+    due = as_utc(ticket.sign_due_at or T0)
+    assert due == T0 + timedelta(hours=2)  # 2 office hours, Wednesday morning
+    assert bed.loop.sign_seconds_left(ticket) == 7200
+    bed.clock.now = due
+    assert (await bed.loop.sweep()).sign_overdue == 0  # due, not late yet
+    bed.clock.now = due + timedelta(minutes=1)
+    other = create_engine(bed.url)  # a second node sweeping at the same moment
+    try:
+        both = await asyncio.gather(
+            bed.loop.sweep(), build_loop(other, bed.clock, bed.events).sweep()
+        )
+    finally:
+        await other.dispose()
+    assert sorted(r.sign_overdue for r in both) == [0, 1]
+    assert (await bed.loop.sweep()).sign_overdue == 0
+    ticket = await bed.get(ticket_id)
+    assert as_utc(ticket.sign_overdue_at or T0) == bed.clock.now
+    assert bed.loop.sign_seconds_left(ticket) == -60
+    assert ticket.sla_status is None  # the reply clock has not started
+    (event,) = bed.events.of(SignForOverdue)
+    assert (event.department, event.due) == ("cgj", due)  # type: ignore[attr-defined]
+    assert [t.id for t in await bed.loop.portal(dept("cgj"), "overdue")] == [ticket_id]
+    assert (await bed.loop.summary())["sign_overdue"] == 1
+    # Signed for late: the reply clock starts, the ticket leaves the overdue tab.
+    await bed.loop.accept(ticket_id, dept("cgj"))
+    ticket = await bed.get(ticket_id)
+    assert bed.loop.sign_seconds_left(ticket) is None and ticket.sla_status == "on_track"
+    assert await bed.loop.portal(dept("cgj"), "overdue") == []
+    assert (await bed.loop.summary())["sign_overdue"] == 0
+
+
+async def test_a_new_dispatch_gets_a_new_sign_for_deadline(bed: Bed) -> None:
+    ticket_id = await bed.ticket("城管")
+    await bed.loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="cgj")
+    bed.clock.now = T0 + timedelta(hours=3)
+    assert (await bed.loop.sweep()).sign_overdue == 1
+    dispute = await bed.loop.file_dispute(ticket_id, dept("cgj"), "应由区城管处理")
+    assert (await bed.loop.sweep()).sign_overdue == 0  # disputed: not waiting to be signed
+    await bed.loop.review_dispute(
+        dispute.id, DISPATCHER, approve=True, note=None, new_department="hedong.cgj"
+    )
+    await bed.loop.confirm_dispute(dispute.id, DISPATCHER_2, None)
+    ticket = await bed.get(ticket_id)
+    assert ticket.sign_overdue_at is None and ticket.department == "hedong.cgj"
+    assert (await bed.loop.sweep()).sign_overdue == 0
+    bed.clock.now = as_utc(ticket.sign_due_at or T0) + timedelta(seconds=1)
+    assert (await bed.loop.sweep()).sign_overdue == 1
+    assert [e.department for e in bed.events.of(SignForOverdue)] == ["cgj", "hedong.cgj"]  # type: ignore[attr-defined]
 
 
 # --- disputes and extensions ------------------------------------------------------------------
@@ -341,8 +422,72 @@ async def test_catalogue_load_is_idempotent_and_logged(bed: Bed) -> None:
     assert change.after["assisting"] == ["jtj"] and change.before["assisting"] == []
 
 
+async def test_admins_edit_the_department_tree_with_the_change_log(bed: Bed) -> None:
+    deps = bed.loop.departments
+    bureau = DepartmentKind.BUREAU
+    await deps.create_department("hedong.xfb", "河东区信访办", bureau, "hedong", actor="admin:a")
+    assert "hedong.xfb" in await deps.scope("hedong")
+    with pytest.raises(DepartmentConflict, match=re.escape("'hedong.xfb' already exists")):
+        await deps.create_department("hedong.xfb", "重复", bureau, None, actor="admin:a")
+    with pytest.raises(CatalogueProblem, match="unknown parent department 'ghost'"):
+        await deps.create_department("x1", "某局", bureau, "ghost", actor="admin:a")
+    move = DepartmentPatch(name="河西区信访办", move=True, parent="hexi")
+    await deps.update_department("hedong.xfb", move, actor="admin:a")
+    assert (await deps.catalogue()).departments["hedong.xfb"].parent == "hexi"
+    assert "hedong.xfb" in await deps.scope("hexi")
+    with pytest.raises(CatalogueProblem, match=re.escape("cycle: hexi → hedong.xfb → hexi")):
+        await deps.update_department(
+            "hexi", DepartmentPatch(move=True, parent="hedong.xfb"), actor="admin:a"
+        )
+    # Deactivation is refused while the department has work or a place in the catalogue.
+    ticket_id = await bed.ticket("城管")
+    await bed.loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="hedong.cgj")
+    off = DepartmentPatch(active=False)
+    with pytest.raises(DepartmentConflict) as busy:
+        await deps.update_department("hedong.cgj", off, actor="admin:a")
+    assert "catalogue entries name it (" in str(busy.value) and "城管 in hedong" in str(busy.value)
+    assert f"open tickets still with it (#{ticket_id})" in str(busy.value)
+    with pytest.raises(DepartmentConflict, match="噪音"):  # an assisting department (协办)
+        await deps.update_department("gaj", off, actor="admin:a")
+    with pytest.raises(DepartmentConflict, match="active departments below it"):
+        await deps.update_department("hexi", off, actor="admin:a")
+    await deps.update_department("hedong.xfb", off, actor="admin:a")
+    (row,) = [d for d in await deps.departments() if d["code"] == "hedong.xfb"]
+    assert row["active"] is False
+    with pytest.raises(CatalogueProblem, match=re.escape("deactivated department 'hedong.xfb'")):
+        await bed.loop.dispatch(await bed.ticket(), DISPATCHER, mode="direct", lead="hedong.xfb")
+    with pytest.raises(CatalogueProblem, match=re.escape("parent 'hedong.xfb' is deactivated")):
+        await deps.create_department("x2", "某科", bureau, "hedong.xfb", actor="admin:a")
+    latest = [(c.action, c.actor) for c in (await deps.changes())[:3]]
+    assert latest == [
+        ("department.deactivate", "admin:a"),
+        ("department.update", "admin:a"),
+        ("department.create", "admin:a"),
+    ]
+    deactivated = (await deps.changes())[0]
+    assert deactivated.before is not None and deactivated.after is not None
+    assert (deactivated.before["active"], deactivated.after["active"]) == (True, False)
+    assert deactivated.after["name"] == "河西区信访办"
+
+
 def test_lifecycle_refuses_moves_the_loop_does_not_make() -> None:
     from casework.lifecycle import check_move
 
     with pytest.raises(InvalidTransition):
         check_move(1, TicketState.DISPUTED, TicketState.REPLIED)
+
+
+# --- attachments -------------------------------------------------------------------------------
+
+
+async def test_an_attachment_whose_row_fails_leaves_no_file(bed: Bed, tmp_path: Path) -> None:
+    store = AttachmentStore(session_factory(bed.engine), tmp_path / "attachments", bed.clock)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    ghost = Ticket(id=987654, state=TicketState.ACCEPTED, source="phone:12345")
+    with pytest.raises(IntegrityError):  # the foreign key to tickets, on either database
+        await store.add(ghost, "现场.png", png, "department:u-cgj")
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+    row = await store.add(await bed.get(await bed.ticket()), "现场.png", png, "department:u-cgj")
+    (stored,) = [p for p in store.root.rglob("*") if p.is_file()]
+    assert stored.read_bytes() == png and stored.name == row.stored_as.split("/")[1]
+    assert (await store.get(row.id))[1] == stored

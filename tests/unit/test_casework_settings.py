@@ -35,6 +35,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert (cfg.grab_window_hours, cfg.grab_clock) == (3.0, "working")
     assert (cfg.reminder_fraction, cfg.dispute_window_days) == (0.8, 1)
     assert cfg.confirm_by_phone is False
+    assert cfg.sweep_seconds == 60.0
     assert cfg.calendar_overrides is None
     assert s.catalogue_file == s.data_dir / "dispatch.toml"
 
@@ -74,6 +75,8 @@ sign_for_hours = 1
         ("grab_window_hours = 0", r"casework\.grab_window_hours"),
         ('grab_clock = "sundial"', r"casework\.grab_clock"),
         ("dispute_window_days = -1", r"casework\.dispute_window_days"),
+        ("sweep_seconds = 0", r"casework\.sweep_seconds"),
+        ("sweep_seconds = 86400", r"casework\.sweep_seconds"),
         ("bogus = 1", r"casework\.bogus: Extra inputs are not permitted"),
         (
             'office_hours = [{start = "12:00", end = "08:30"}]',
@@ -110,3 +113,20 @@ def test_the_readme_shows_the_real_defaults() -> None:
     shown = tomllib.loads(block[: block.index("```")])["casework"]
     paths = {key: shown[key] for key in ("calendar_overrides", "catalogue")}
     assert CaseworkSettings(**shown) == CaseworkSettings(**paths)
+
+
+def test_the_sweep_runs_every_sweep_seconds(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.migrate import upgrade
+    from tests.conftest import EXAMPLE_CATALOGUE, TEST_CALENDAR, make_settings
+
+    cfg = {"catalogue": EXAMPLE_CATALOGUE, "calendar_overrides": TEST_CALENDAR}
+    settings = make_settings(tmp_path, casework={**cfg, "sweep_seconds": 30})
+    upgrade(settings.db_url)
+    with TestClient(create_app(settings)) as client:
+        job = client.app.state.runtime.scheduler.get_job("caseloop.sweep")  # type: ignore[attr-defined]
+        assert job.trigger.interval == timedelta(seconds=30)

@@ -8,7 +8,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.models import LiveAlert, Transcript
 from app.runtime import Runtime
+from core.db import session_factory
 from tests.unit.call_events import inbound
 from tests.unit.test_http_workflow import AUTH, sign_in
 
@@ -61,7 +63,8 @@ def test_dispatch_grab_claim_reply_and_the_portal(client: TestClient) -> None:
     assert replied.status_code == 200
     body = replied.json()
     assert body["state"] == "replied" and body["sla_status"] == "met"
-    assert body["replies"][0]["text"] == "已责令停工" and len(body["callbacks"]) == 1
+    assert body["replies"][0]["text"] == "已责令停工" and body["callbacks"] == []  # not theirs
+    assert len(client.get(f"/api/tickets/{ticket_id}", headers=AUTH).json()["callbacks"]) == 1
     again = post(client, f"/api/tickets/{ticket_id}/reply", police, text="再答复")
     assert again.status_code == 409 and "replied" in again.json()["detail"]
 
@@ -103,7 +106,12 @@ def test_disputes_extensions_and_supervision_by_role(client: TestClient) -> None
     qian = sign_in(client, "qian", "dispatcher")
     boss = sign_in(client, "boss", "supervisor")
     cgj = sign_in(client, "cgj", "department", department="cgj")
-    ticket_id = held_by_cgj(client, "c.3", zhao, cgj)
+    ticket_id = registered(client, "c.3", "城管")
+    post(client, f"/api/tickets/{ticket_id}/dispatch", zhao, mode="direct", lead="cgj")
+    (to_sign,) = client.get("/api/portal/tickets?view=to_sign", headers=cgj).json()
+    assert to_sign["sign_seconds_left"] > 0 and to_sign["sign_overdue_at"] is None
+    assert to_sign["seconds_left"] is None  # the reply clock starts at 签收
+    assert client.post(f"/api/tickets/{ticket_id}/accept", headers=cgj).status_code == 200
     ext = post(client, f"/api/tickets/{ticket_id}/extensions", cgj, days=2, reason="需协调")
     assert ext.status_code == 201
     decide = f"/api/extensions/{ext.json()['id']}/decide"
@@ -129,7 +137,68 @@ def test_disputes_extensions_and_supervision_by_role(client: TestClient) -> None
     assert client.get(f"/api/tickets/{ticket_id}", headers=cgj).status_code == 404
     summary = client.get("/api/supervision/summary", headers=boss).json()
     assert summary["disputes_pending"] == 0 and summary["extensions_pending"] == 0
+    assert summary["sign_overdue"] == 0
     assert client.get("/api/supervision/summary", headers=cgj).status_code == 403
+
+
+def test_the_desk_sets_the_district_and_the_suggestion_follows_it(client: TestClient) -> None:
+    disp = sign_in(client, "zhao", "dispatcher")
+    ticket_id = registered(client, "c.4", "城管")
+    path = f"/api/tickets/{ticket_id}"
+    (row,) = client.get("/api/dispatch/queue", headers=disp).json()
+    assert (row["district"], row["suggestion"]["lead"]) == (None, "cgj")
+    saved = client.patch(path, json={"district": "hexi"}, headers=AUTH)
+    assert saved.status_code == 200 and saved.json()["district"] == "hexi"
+    (row,) = client.get("/api/dispatch/queue", headers=disp).json()
+    assert (row["district"], row["suggestion"]["lead"]) == ("hexi", "hexi.cgj")
+    for wrong in ("hexi.cgj", "ghost"):  # a bureau, an unknown code
+        refused = client.patch(path, json={"district": wrong}, headers=AUTH)
+        assert refused.status_code == 422, refused.text
+        assert "not a district" in refused.json()["detail"]
+        assert "hedong, hexi" in refused.json()["detail"]
+    assert client.get(path, headers=AUTH).json()["district"] == "hexi"  # kept
+    assert client.patch(path, json={"district": ""}, headers=AUTH).json()["district"] is None
+
+
+def test_admins_create_move_and_deactivate_departments(client: TestClient) -> None:
+    boss = sign_in(client, "boss", "supervisor")
+    body = {"code": "hexi.xfb", "name": "河西区信访办", "kind": "bureau", "parent": "hexi"}
+    assert client.post("/api/departments", json=body, headers=boss).status_code == 403
+    made = client.post("/api/departments", json=body, headers=AUTH)
+    assert made.status_code == 201 and made.json()["active"] is True
+    again = client.post("/api/departments", json=body, headers=AUTH)
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
+    bad = client.post("/api/departments", json={**body, "code": "a b"}, headers=AUTH)
+    assert bad.status_code == 422
+    orphan = client.post(
+        "/api/departments", json={**body, "code": "y", "parent": "ghost"}, headers=AUTH
+    )
+    assert orphan.status_code == 422 and "unknown parent department 'ghost'" in orphan.text
+    path = "/api/departments/hexi.xfb"
+    top = client.patch(path, json={"name": "市信访局", "parent": None}, headers=AUTH)
+    assert top.status_code == 200 and (top.json()["name"], top.json()["parent"]) == (
+        "市信访局",
+        None,
+    )
+    renamed = client.patch(path, json={"name": "市信访办"}, headers=AUTH).json()
+    assert renamed["parent"] is None  # a field not sent stays as it is
+    cycle = client.patch("/api/departments/hexi", json={"parent": "hexi"}, headers=AUTH)
+    assert cycle.status_code == 422 and "cycle: hexi → hexi" in cycle.json()["detail"]
+    busy = client.patch("/api/departments/cgj", json={"active": False}, headers=AUTH)
+    assert busy.status_code == 409 and "catalogue entries name it" in busy.json()["detail"]
+    assert (
+        client.patch("/api/departments/ghost", json={"name": "x"}, headers=AUTH).status_code == 404
+    )
+    off = client.patch(path, json={"active": False}, headers=AUTH)
+    assert off.status_code == 200 and off.json()["active"] is False
+    changes = client.get("/api/catalogue/changes", headers=boss).json()
+    assert [c["action"] for c in changes[:4]] == [
+        "department.deactivate",
+        "department.update",
+        "department.update",
+        "department.create",
+    ]
+    assert changes[0]["before"]["name"] == "市信访办" and changes[0]["actor"].startswith("admin:")
 
 
 def test_departments_and_catalogue_routes(client: TestClient) -> None:
@@ -182,3 +251,65 @@ def test_the_review_list_shows_what_waits_and_who_asked(client: TestClient) -> N
     assert (approved["status"], approved["reviewed_by"]) == ("approved", "dispatcher:zhao")
     post(client, f"/api/disputes/{dispute['id']}/confirm", qian)
     assert client.get("/api/dispatch/reviews", headers=qian).json()["disputes"] == []
+
+
+def test_a_department_sees_the_request_not_the_centres_or_other_departments_records(
+    client: TestClient,
+) -> None:
+    """The handler gets the citizen's number and request and its own records; not the call
+    (recording paths), transcript, live alert, agent, nor another department's dispute."""
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    zhao, qian = sign_in(client, "zhao", "dispatcher"), sign_in(client, "qian", "dispatcher")
+    boss = sign_in(client, "boss", "supervisor")
+    east = sign_in(client, "east", "department", department="hedong.cgj")
+    west = sign_in(client, "west", "department", department="hexi.cgj")
+    ticket_id = registered(client, "c.5", "城管")
+
+    async def heard() -> None:
+        async with session_factory(rt.engine).begin() as session:
+            call_id = f"{rt.settings.node_id}:c.5"
+            session.add(
+                Transcript(
+                    call_id=call_id,
+                    ticket_id=ticket_id,
+                    text="市民：…",
+                    lines=[],
+                    alerts=[],
+                    model="m",
+                )
+            )
+            session.add(
+                LiveAlert(
+                    call_id=call_id, ticket_id=ticket_id, category="fire", phrase="着火", offset=1
+                )
+            )
+
+    assert client.portal is not None
+    client.portal.call(heard)
+    body = {"mode": "direct", "lead": "hedong.cgj", "note": "请核实"}
+    assert post(client, f"/api/tickets/{ticket_id}/dispatch", zhao, **body).status_code == 200
+    dispute = post(client, f"/api/tickets/{ticket_id}/disputes", east, reason="该路段属河西区")
+    review = {"decision": "approve", "new_department": "hexi.cgj"}
+    post(client, f"/api/disputes/{dispute.json()['id']}/review", zhao, **review)
+    post(client, f"/api/disputes/{dispute.json()['id']}/confirm", qian)
+    accepted = client.post(f"/api/tickets/{ticket_id}/accept", headers=west).json()
+    full = client.get(f"/api/tickets/{ticket_id}", headers=boss).json()
+    assert full["calls"][0]["recording_in"] and full["transcripts"] and full["alerts"]
+    assert full["disputes"] and full["transitions"][0]["to_state"] == "draft"
+    for seen in (accepted, client.get(f"/api/tickets/{ticket_id}", headers=west).json()):
+        assert seen["caller"] == "13800000001" and seen["description"] == "夜间施工噪音"
+        assert (seen["calls"], seen["transfers"], seen["transcripts"], seen["alerts"]) == (
+            [],
+            [],
+            [],
+            [],
+        )
+        assert seen["callbacks"] == [] and seen["agent_id"] is None
+        assert seen["disputes"] == []  # hedong.cgj's dispute is not hexi.cgj's business
+        history = seen["transitions"]
+        assert history[0]["to_state"] == "dispatched" and history[0]["reason"] == "直接派单: 请核实"
+        (disputed,) = [t for t in history if t["to_state"] == "disputed"]
+        assert disputed["reason"] is None and disputed["actor"] == "department:east"
+        assert history[-1]["to_state"] == "accepted" and history[-1]["reason"] == "签收"
+    assert "recording" not in str(client.get(f"/api/tickets/{ticket_id}", headers=west).json())
+    assert client.get(f"/api/tickets/{ticket_id}", headers=east).status_code == 404

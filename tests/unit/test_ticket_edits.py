@@ -10,6 +10,7 @@ import pytest
 from app.auth.service import Principal, Role
 from app.cases.edits import TicketEdit, TicketEditError, TicketEditor
 from app.cases.service import TicketService
+from app.departments.service import DepartmentService
 from casework.lifecycle import TicketState
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
@@ -27,7 +28,8 @@ async def services(db_url: str) -> AsyncIterator[tuple[TicketService, TicketEdit
     await bus.start()
     try:
         sessions = session_factory(engine)
-        yield TicketService(sessions, bus, NODE), TicketEditor(sessions)
+        editor = TicketEditor(sessions, DepartmentService(sessions))
+        yield TicketService(sessions, bus, NODE), editor
     finally:
         await bus.stop()
         await engine.dispose()
