@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, union_all, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -789,9 +789,22 @@ class CaseLoop:
             stmt = stmt.where(*cond).order_by(Ticket.reply_due_at, Ticket.id)
         else:
             done = (S.REPLIED, S.CALLBACK, S.CLOSED)
-            stmt = stmt.where(mine, Ticket.state.in_(done)).order_by(
-                Ticket.updated_at.desc(), Ticket.id.desc()
-            )
+            newest = (Ticket.updated_at.desc(), Ticket.id.desc())
+            if scope is not None and len(scope) > 1:
+                # Years of history over several departments: the newest offset+limit of each
+                # (its own index range, ix_tickets_department_updated) instead of sorting all.
+                heads = [
+                    select(Ticket.id)
+                    .where(Ticket.department == code, Ticket.state.in_(done))
+                    .order_by(*newest)
+                    .limit(limit + offset)
+                    .subquery()
+                    for code in sorted(scope)
+                ]
+                stmt = stmt.where(Ticket.id.in_(union_all(*(select(h.c.id) for h in heads))))
+            else:
+                stmt = stmt.where(mine, Ticket.state.in_(done))
+            stmt = stmt.order_by(*newest)
         async with self._sessions() as session:
             return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
 
