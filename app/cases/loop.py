@@ -613,25 +613,13 @@ class CaseLoop:
     async def sweep(self) -> SweepResult:
         """Force-assign unclaimed tickets after the window; mark reminders and overdue once."""
         now = self._now()
-        forced = await self._force_assign(now)
-        reminded = await self._flag(
-            now,
-            and_(Ticket.sla_status == SlaStatus.ON_TRACK.value, Ticket.reminder_at <= now),
-            SlaStatus.WARNING,
-        )
-        overdue = await self._flag(
-            now,
-            and_(Ticket.sla_status.in_(OPEN_SLA), Ticket.reply_due_at < now),
-            SlaStatus.OVERDUE,
-        )
-        result = SweepResult(forced, reminded, overdue)
-        if forced or reminded or overdue:
-            log.info("case sweep: %s", result)
-        return result
-
-    async def _force_assign(self, now: datetime) -> int:
+        remind = and_(Ticket.sla_status == SlaStatus.ON_TRACK.value, Ticket.reminder_at <= now)
+        late = and_(Ticket.sla_status.in_(OPEN_SLA), Ticket.reply_due_at < now)
+        # One read finds the three kinds of work (usually none). A ticket found for both a
+        # reminder and overdue gets both, in that order, as when each was looked for in turn;
+        # a ticket forced now has a fresh clock and is in neither list.
         async with self._sessions() as session:
-            due = (
+            expired = (
                 await session.scalars(
                     select(Ticket.id)
                     .where(
@@ -644,13 +632,31 @@ class CaseLoop:
                     .limit(SWEEP_BATCH)
                 )
             ).all()
-        done = 0
-        for ticket_id in due:
+            due = [await self._held_where(session, when) for when in (remind, late)]
+        forced = 0
+        for ticket_id in expired:
             try:
-                done += await self._force_one(ticket_id, now)
+                forced += await self._force_one(ticket_id, now)
             except Exception:
                 log.exception("forced assignment of ticket %s failed", ticket_id)
-        return done
+        reminded = await self._flag(due[0], now, remind, SlaStatus.WARNING)
+        overdue = await self._flag(due[1], now, late, SlaStatus.OVERDUE)
+        result = SweepResult(forced, reminded, overdue)
+        if forced or reminded or overdue:
+            log.info("case sweep: %s", result)
+        return result
+
+    @staticmethod
+    async def _held_where(
+        session: AsyncSession, when: ColumnElement[bool]
+    ) -> Sequence[tuple[int, str | None, datetime | None]]:
+        rows = await session.execute(
+            select(Ticket.id, Ticket.department, Ticket.reply_due_at)
+            .where(Ticket.state.in_(HELD), when)
+            .order_by(Ticket.reply_due_at)
+            .limit(SWEEP_BATCH)
+        )
+        return [(row.id, row.department, row.reply_due_at) for row in rows]
 
     async def _force_one(self, ticket_id: int, now: datetime) -> int:
         async with self._sessions() as session:
@@ -702,18 +708,15 @@ class CaseLoop:
         self._bus.publish(TicketForceAssigned(ticket_id=ticket_id, department=lead, actor=SYSTEM))
         return 1
 
-    async def _flag(self, now: datetime, when: ColumnElement[bool], to: SlaStatus) -> int:
-        """Move matching held tickets to ``to`` once: the conditional UPDATE is the guard."""
+    async def _flag(
+        self,
+        rows: Sequence[tuple[int, str | None, datetime | None]],
+        now: datetime,
+        when: ColumnElement[bool],
+        to: SlaStatus,
+    ) -> int:
+        """Move the found held tickets to ``to`` once: the conditional UPDATE is the guard."""
         held = and_(Ticket.state.in_(HELD), when)
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Ticket.id, Ticket.department, Ticket.reply_due_at)
-                    .where(held)
-                    .order_by(Ticket.reply_due_at)
-                    .limit(SWEEP_BATCH)
-                )
-            ).all()
         kind = "reminder" if to is SlaStatus.WARNING else "overdue"
         events: list[Event] = []
         for ticket_id, department, due in rows:
