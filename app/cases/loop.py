@@ -24,16 +24,29 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal, Role
 from app.cases.service import as_utc, transition
 from app.departments.service import DepartmentService
-from app.models import Dispute, Extension, GrabOffer, Reply, Supervision, Ticket
+from app.models import Dispute, Extension, GrabOffer, Reply, Supervision, Ticket, TicketTransition
 from casework import CaseClock, Deadline, GrabWindow, SlaStatus, Urgency, forced_assignment
 from casework.lifecycle import TicketState as S
+from casework.lifecycle import check_move
 from core.bus import Bus
 from core.casework import CaseworkSettings
 from core.events import (
@@ -62,6 +75,51 @@ VIEWS = ("pool", "to_sign", "in_progress", "overdue", "done")
 SWEEP_BATCH = 500
 
 Then = Callable[[AsyncSession, Ticket], Awaitable[object]]
+
+
+# The claim runs at every 抢单 peak and its statements differ only in values: built once.
+_CLAIM_READ = select(Ticket.category, Ticket.urgency).where(Ticket.id == bindparam("b_id"))
+# One statement claims, signs for (签收) and starts the reply clock; its WHERE decides the race
+# on every database.
+_CLAIM = (
+    update(Ticket)
+    .where(
+        Ticket.id == bindparam("b_id"),
+        Ticket.state == S.DISPATCHED,
+        Ticket.dispatch_mode == "grab",
+        Ticket.department.is_(None),
+        Ticket.grab_until >= bindparam("b_now"),
+        exists().where(
+            GrabOffer.ticket_id == Ticket.id, GrabOffer.department == bindparam("b_code")
+        ),
+    )
+    .values(
+        department=bindparam("b_code"),
+        claimed_at=bindparam("b_now"),
+        dispatched_at=bindparam("b_now"),
+        state=S.ACCEPTED,
+        **{
+            column: bindparam(f"b_{column}")
+            for column in (
+                "reply_started_at",
+                "reply_due_at",
+                "reminder_at",
+                "extended_days",
+                "sla_status",
+            )
+        },
+    )
+    .execution_options(synchronize_session=False)
+)
+# The audit row of the claim (what ``transition`` writes, without loading the ticket).
+_CLAIMED = insert(TicketTransition).values(
+    ticket_id=bindparam("b_id"),
+    from_state=S.DISPATCHED,
+    to_state=S.ACCEPTED,
+    actor=bindparam("b_actor"),
+    reason="抢单",
+    at=bindparam("b_now"),
+)
 
 
 class CaseRefused(ValueError):
@@ -169,12 +227,19 @@ class CaseLoop:
     def _sign_due(self, ticket: Ticket, now: datetime) -> datetime:
         return _utc(self.clock.sign_for_deadline(now, ticket.category, _urgency(ticket)).due)
 
+    def _clock_values(self, deadline: Deadline, now: datetime) -> dict[str, Any]:
+        """The ticket's reply-clock columns for ``deadline``."""
+        return {
+            "reply_started_at": _utc(deadline.start),
+            "reply_due_at": _utc(deadline.due),
+            "reminder_at": _utc(self.clock.reminder_at(deadline)),
+            "extended_days": deadline.extended_days,
+            "sla_status": self.clock.status(deadline, now).value,
+        }
+
     def _set_reply_clock(self, ticket: Ticket, deadline: Deadline, now: datetime) -> None:
-        ticket.reply_started_at = _utc(deadline.start)
-        ticket.reply_due_at = _utc(deadline.due)
-        ticket.reminder_at = _utc(self.clock.reminder_at(deadline))
-        ticket.extended_days = deadline.extended_days
-        ticket.sla_status = self.clock.status(deadline, now).value
+        for column, value in self._clock_values(deadline, now).items():
+            setattr(ticket, column, value)
 
     def _start_reply_clock(self, ticket: Ticket, now: datetime, *, reopened: bool = False) -> None:
         if reopened:
@@ -290,26 +355,23 @@ class CaseLoop:
             raise CaseRefused("only a department user bound to a department may claim", 403)
         now = self._now()
         async with self._sessions.begin() as session:
-            offered = exists().where(GrabOffer.ticket_id == Ticket.id, GrabOffer.department == code)
+            # The clock's rule depends on the category and urgency: read them first (a claim
+            # decided a moment before an edit of the category keeps the category it saw).
+            found = (await session.execute(_CLAIM_READ, {"b_id": ticket_id})).first()
+            if found is None:
+                await self._why_not_claimed(session, ticket_id, who, now)
+            assert found is not None
+            check_move(ticket_id, S.DISPATCHED, S.ACCEPTED)
+            urgency = Urgency.URGENT if found.urgency == Urgency.URGENT.value else Urgency.NORMAL
+            clock = self._clock_values(self.clock.reply_deadline(now, found.category, urgency), now)
             won: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
-                update(Ticket)
-                .where(
-                    Ticket.id == ticket_id,
-                    Ticket.state == S.DISPATCHED,
-                    Ticket.dispatch_mode == "grab",
-                    Ticket.department.is_(None),
-                    Ticket.grab_until >= now,
-                    offered,
-                )
-                .values(department=code, claimed_at=now, dispatched_at=now)
-                .execution_options(synchronize_session=False)
+                _CLAIM,
+                {"b_id": ticket_id, "b_code": code, "b_now": now}
+                | {f"b_{column}": value for column, value in clock.items()},
             )
             if won.rowcount != 1:
                 await self._why_not_claimed(session, ticket_id, who, now)
-            ticket = await session.get(Ticket, ticket_id, populate_existing=True)
-            assert ticket is not None
-            transition(session, ticket, S.ACCEPTED, actor=who.actor, reason="抢单")
-            self._start_reply_clock(ticket, now)
+            await session.execute(_CLAIMED, {"b_id": ticket_id, "b_actor": who.actor, "b_now": now})
         self._bus.publish(TicketClaimed(ticket_id=ticket_id, department=code, actor=who.actor))
 
     async def _why_not_claimed(
