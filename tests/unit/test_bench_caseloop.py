@@ -16,7 +16,7 @@ def test_the_caseloop_bench_seeds_and_measures_a_small_city(tmp_path: Path) -> N
     assert run.seeded.transitions > 2 * run.seeded.tickets
     assert run.seeded.offers > 0
     names = [figure.name.split(":")[0].split(" ")[0] for figure in run.figures]
-    assert names == ["portal"] * 5 + ["sweep", "claim"]
+    assert names == ["portal"] * 6 + ["sweep", "claim"]
     assert all(len(f.service) == len(f.plain) == 3 for f in run.figures)
     assert all(f.statements >= 1 for f in run.figures)
     text = report(run)
