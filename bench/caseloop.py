@@ -52,7 +52,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from app.auth.service import Principal, Role
-from app.cases.loop import CaseLoop
+from app.cases.loop import PORTAL_COLUMNS, CaseLoop
 from app.departments.service import DepartmentService
 from app.migrate import upgrade
 from app.models import Ticket
@@ -564,7 +564,7 @@ async def explain(engine: AsyncEngine, statements: list[tuple[str, Any]]) -> lis
 
 
 def tickets_sql(where: str, order: str, limit: int = 50) -> TextClause:
-    columns = ", ".join(column.name for column in Ticket.__table__.c)
+    columns = ", ".join(column.name for column in PORTAL)
     return text(f"SELECT {columns} FROM tickets WHERE {where} ORDER BY {order} LIMIT {limit}")
 
 
@@ -582,6 +582,8 @@ def done_heads(scope: Sequence[str], limit: int = 50) -> TextClause:
 
 
 PUBLISHED_CATEGORY = "城管"
+# The columns a portal row shows, as the service selects them.
+PORTAL = [Ticket.__table__.c[column.key] for column in PORTAL_COLUMNS]
 NOW_PARAM = bindparam("now", NOW, type_=DateTime(timezone=True))
 
 
@@ -685,8 +687,8 @@ async def _portal(run: Run, engine: AsyncEngine, loop: CaseLoop, capture: Captur
         f"history) took {(time.perf_counter() - t) * 1000:.0f} ms once"
     )
     for name, who, view, sql, params in cases:
-        # Typed like the table's columns: both sides hand back datetimes, not SQLite's text.
-        stmt = sql.columns(*Ticket.__table__.c)
+        # The portal's columns, typed: both sides hand back datetimes, not SQLite's text.
+        stmt = sql.columns(*PORTAL)
         got = [t.id for t in await loop.portal(who, view)]
         want = [r.id for r in await _rows(engine, stmt, **params)]
         if got != want:

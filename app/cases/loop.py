@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -37,7 +37,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal, Role
@@ -120,6 +120,36 @@ _CLAIMED = insert(TicketTransition).values(
     reason="抢单",
     at=bindparam("b_now"),
 )
+
+
+# What a portal row shows (app.cases.http.PortalRowOut): lists load these, not whole tickets.
+PORTAL_COLUMNS = (
+    Ticket.id,
+    Ticket.category,
+    Ticket.summary,
+    Ticket.address,
+    Ticket.urgency,
+    Ticket.state,
+    Ticket.department,
+    Ticket.dispatch_mode,
+    Ticket.grab_until,
+    Ticket.sign_due_at,
+    Ticket.reply_due_at,
+    Ticket.sla_status,
+    Ticket.forced,
+    Ticket.supervised,
+    Ticket.created_at,
+)
+
+
+class Clocked(Protocol):
+    """A ticket or a portal row: what the reply clock reads."""
+
+    @property
+    def reply_due_at(self) -> datetime | None: ...
+
+    @property
+    def sla_status(self) -> str | None: ...
 
 
 class CaseRefused(ValueError):
@@ -819,14 +849,15 @@ class CaseLoop:
 
     async def portal(
         self, who: Principal, view: str, *, limit: int = 50, offset: int = 0
-    ) -> list[Ticket]:
-        """The department portal's tabs; supervisors and dispatchers see every department."""
+    ) -> list[Row[*tuple[Any, ...]]]:
+        """The department portal's tabs (the list's columns, ``PORTAL_COLUMNS``); supervisors
+        and dispatchers see every department."""
         scope = await self.scope_of(who)
         now = self._now()
         mine: ColumnElement[bool] = (
             Ticket.department.in_(scope) if scope is not None else Ticket.department.isnot(None)
         )
-        stmt = select(Ticket)
+        stmt = select(*PORTAL_COLUMNS)
         if view == "pool":
             offered: ColumnElement[bool] = (
                 exists().where(GrabOffer.ticket_id == Ticket.id, GrabOffer.department.in_(scope))
@@ -871,7 +902,7 @@ class CaseLoop:
                 stmt = stmt.where(mine, Ticket.state.in_(done))
             stmt = stmt.order_by(*newest)
         async with self._sessions() as session:
-            return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+            return list((await session.execute(stmt.limit(limit).offset(offset))).all())
 
     async def dispatch_queue(self, limit: int = 100) -> list[Ticket]:
         """Registered tickets waiting for a dispatcher, oldest first."""
@@ -925,7 +956,7 @@ class CaseLoop:
             )
             return list(disputes.all()), list(extensions.all())
 
-    def seconds_left(self, ticket: Ticket) -> int | None:
+    def seconds_left(self, ticket: Clocked) -> int | None:
         """The reply clock: seconds to the deadline, negative when overdue."""
         if ticket.reply_due_at is None or ticket.sla_status not in (*OPEN_SLA, "overdue"):
             return None
