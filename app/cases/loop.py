@@ -22,19 +22,41 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth.service import Principal, Role
 from app.cases.service import as_utc, transition
 from app.departments.service import DepartmentService
-from app.models import Dispute, Extension, GrabOffer, Reply, Supervision, Ticket, User
+from app.models import (
+    Dispute,
+    Extension,
+    GrabOffer,
+    Reply,
+    Supervision,
+    Ticket,
+    TicketTransition,
+    User,
+)
 from casework import CaseClock, Deadline, GrabWindow, SlaStatus, Urgency, forced_assignment
 from casework.lifecycle import TicketState as S
+from casework.lifecycle import check_move
 from core.bus import Bus
 from core.casework import CaseworkSettings
 from core.events import (
@@ -64,6 +86,97 @@ VIEWS = ("pool", "to_sign", "in_progress", "overdue", "done")
 SWEEP_BATCH = 500
 
 Then = Callable[[AsyncSession, Ticket], Awaitable[object]]
+
+
+# The claim runs at every 抢单 peak and its statements differ only in values: built once.
+_CLAIM_READ = select(Ticket.category, Ticket.urgency).where(Ticket.id == bindparam("b_id"))
+# One statement claims, signs for (签收) and starts the reply clock; its WHERE decides the race
+# on every database.
+_CLAIM = (
+    update(Ticket)
+    .where(
+        Ticket.id == bindparam("b_id"),
+        Ticket.state == S.DISPATCHED,
+        Ticket.dispatch_mode == "grab",
+        Ticket.department.is_(None),
+        Ticket.grab_until >= bindparam("b_now"),
+        exists().where(
+            GrabOffer.ticket_id == Ticket.id, GrabOffer.department == bindparam("b_code")
+        ),
+    )
+    .values(
+        department=bindparam("b_code"),
+        claimed_at=bindparam("b_now"),
+        dispatched_at=bindparam("b_now"),
+        state=S.ACCEPTED,
+        **{
+            column: bindparam(f"b_{column}")
+            for column in (
+                "reply_started_at",
+                "reply_due_at",
+                "reminder_at",
+                "extended_days",
+                "sla_status",
+            )
+        },
+    )
+    .execution_options(synchronize_session=False)
+)
+# The audit row of the claim (what ``transition`` writes, without loading the ticket).
+_CLAIMED = insert(TicketTransition).values(
+    ticket_id=bindparam("b_id"),
+    from_state=S.DISPATCHED,
+    to_state=S.ACCEPTED,
+    actor=bindparam("b_actor"),
+    reason="抢单",
+    at=bindparam("b_now"),
+)
+
+
+# What a portal row shows (app.cases.http.PortalRowOut): lists load these, not whole tickets.
+PORTAL_COLUMNS = (
+    Ticket.id,
+    Ticket.category,
+    Ticket.summary,
+    Ticket.description,
+    Ticket.address,
+    Ticket.district,
+    Ticket.urgency,
+    Ticket.state,
+    Ticket.department,
+    Ticket.dispatch_mode,
+    Ticket.grab_until,
+    Ticket.sign_due_at,
+    Ticket.sign_overdue_at,
+    Ticket.reply_due_at,
+    Ticket.sla_status,
+    Ticket.forced,
+    Ticket.supervised,
+    Ticket.created_at,
+)
+
+
+class SignClocked(Protocol):
+    """A ticket or a portal row: what the sign-for clock (签收) reads."""
+
+    @property
+    def state(self) -> S: ...
+
+    @property
+    def department(self) -> str | None: ...
+
+    @property
+    def sign_due_at(self) -> datetime | None: ...
+
+
+class Clocked(Protocol):
+    """A ticket or a portal row: what the reply clock reads."""
+
+    @property
+    def reply_due_at(self) -> datetime | None: ...
+
+    @property
+    def sla_status(self) -> str | None: ...
 
 
 class CaseRefused(ValueError):
@@ -197,12 +310,19 @@ class CaseLoop:
     def _sign_due(self, ticket: Ticket, now: datetime) -> datetime:
         return _utc(self.clock.sign_for_deadline(now, ticket.category, _urgency(ticket)).due)
 
+    def _clock_values(self, deadline: Deadline, now: datetime) -> dict[str, Any]:
+        """The ticket's reply-clock columns for ``deadline``."""
+        return {
+            "reply_started_at": _utc(deadline.start),
+            "reply_due_at": _utc(deadline.due),
+            "reminder_at": _utc(self.clock.reminder_at(deadline)),
+            "extended_days": deadline.extended_days,
+            "sla_status": self.clock.status(deadline, now).value,
+        }
+
     def _set_reply_clock(self, ticket: Ticket, deadline: Deadline, now: datetime) -> None:
-        ticket.reply_started_at = _utc(deadline.start)
-        ticket.reply_due_at = _utc(deadline.due)
-        ticket.reminder_at = _utc(self.clock.reminder_at(deadline))
-        ticket.extended_days = deadline.extended_days
-        ticket.sla_status = self.clock.status(deadline, now).value
+        for column, value in self._clock_values(deadline, now).items():
+            setattr(ticket, column, value)
 
     def _start_reply_clock(self, ticket: Ticket, now: datetime, *, reopened: bool = False) -> None:
         if reopened:
@@ -318,26 +438,23 @@ class CaseLoop:
             raise CaseRefused("only a department user bound to a department may claim", 403)
         now = self._now()
         async with self._sessions.begin() as session:
-            offered = exists().where(GrabOffer.ticket_id == Ticket.id, GrabOffer.department == code)
+            # The clock's rule depends on the category and urgency: read them first (a claim
+            # decided a moment before an edit of the category keeps the category it saw).
+            found = (await session.execute(_CLAIM_READ, {"b_id": ticket_id})).first()
+            if found is None:
+                await self._why_not_claimed(session, ticket_id, who, now)
+            assert found is not None
+            check_move(ticket_id, S.DISPATCHED, S.ACCEPTED)
+            urgency = Urgency.URGENT if found.urgency == Urgency.URGENT.value else Urgency.NORMAL
+            clock = self._clock_values(self.clock.reply_deadline(now, found.category, urgency), now)
             won: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
-                update(Ticket)
-                .where(
-                    Ticket.id == ticket_id,
-                    Ticket.state == S.DISPATCHED,
-                    Ticket.dispatch_mode == "grab",
-                    Ticket.department.is_(None),
-                    Ticket.grab_until >= now,
-                    offered,
-                )
-                .values(department=code, claimed_at=now, dispatched_at=now)
-                .execution_options(synchronize_session=False)
+                _CLAIM,
+                {"b_id": ticket_id, "b_code": code, "b_now": now}
+                | {f"b_{column}": value for column, value in clock.items()},
             )
             if won.rowcount != 1:
                 await self._why_not_claimed(session, ticket_id, who, now)
-            ticket = await session.get(Ticket, ticket_id, populate_existing=True)
-            assert ticket is not None
-            transition(session, ticket, S.ACCEPTED, actor=who.actor, reason="抢单")
-            self._start_reply_clock(ticket, now)
+            await session.execute(_CLAIMED, {"b_id": ticket_id, "b_actor": who.actor, "b_now": now})
         self._bus.publish(TicketClaimed(ticket_id=ticket_id, department=code, actor=who.actor))
 
     async def _why_not_claimed(
@@ -642,43 +759,19 @@ class CaseLoop:
         """Force-assign unclaimed tickets after the window; mark a sign-for (签收) deadline
         missed, the reply reminder and the reply overdue, each once per deadline."""
         now = self._now()
-        forced = await self._force_assign(now)
         held = Ticket.state.in_(HELD)
-        reminded = await self._flag(
-            now,
-            and_(held, Ticket.sla_status == SlaStatus.ON_TRACK.value, Ticket.reminder_at <= now),
-            Ticket.reply_due_at,
-            {"sla_status": SlaStatus.WARNING.value},
-            REMINDER,
+        remind = and_(
+            held, Ticket.sla_status == SlaStatus.ON_TRACK.value, Ticket.reminder_at <= now
         )
-        overdue = await self._flag(
-            now,
-            and_(held, Ticket.sla_status.in_(OPEN_SLA), Ticket.reply_due_at < now),
-            Ticket.reply_due_at,
-            {"sla_status": SlaStatus.OVERDUE.value},
-            OVERDUE,
+        late = and_(held, Ticket.sla_status.in_(OPEN_SLA), Ticket.reply_due_at < now)
+        unsigned = and_(
+            self._unsigned(), Ticket.sign_due_at < now, Ticket.sign_overdue_at.is_(None)
         )
-        unsigned = await self._flag(
-            now,
-            and_(self._unsigned(), Ticket.sign_due_at < now, Ticket.sign_overdue_at.is_(None)),
-            Ticket.sign_due_at,
-            {"sign_overdue_at": now},
-            SIGN_OVERDUE,
-        )
-        result = SweepResult(forced, reminded, overdue, unsigned)
-        if forced or reminded or overdue or unsigned:
-            log.info("case sweep: %s", result)
-        return result
-
-    @staticmethod
-    def _unsigned() -> ColumnElement[bool]:
-        """Dispatched to a department (directly, after a dispute or by forced assignment) and
-        not signed for yet: the sign-for (签收) deadline runs."""
-        return and_(Ticket.state == S.DISPATCHED, Ticket.department.isnot(None))
-
-    async def _force_assign(self, now: datetime) -> int:
+        # One read finds every kind of work (usually none). A ticket found for both a reminder
+        # and overdue gets both, in that order, as when each was looked for in turn; a ticket
+        # forced now has a fresh clock and is in none of the lists.
         async with self._sessions() as session:
-            due = (
+            expired = (
                 await session.scalars(
                     select(Ticket.id)
                     .where(
@@ -691,13 +784,46 @@ class CaseLoop:
                     .limit(SWEEP_BATCH)
                 )
             ).all()
-        done = 0
-        for ticket_id in due:
+            reply_due, sign_due = Ticket.reply_due_at, Ticket.sign_due_at
+            to_remind = await self._found(session, remind, reply_due)
+            to_mark_late = await self._found(session, late, reply_due)
+            to_mark_unsigned = await self._found(session, unsigned, sign_due)
+        forced = 0
+        for ticket_id in expired:
             try:
-                done += await self._force_one(ticket_id, now)
+                forced += await self._force_one(ticket_id, now)
             except Exception:
                 log.exception("forced assignment of ticket %s failed", ticket_id)
-        return done
+        warning, overdue_ = (
+            {"sla_status": SlaStatus.WARNING.value},
+            {"sla_status": SlaStatus.OVERDUE.value},
+        )
+        reminded = await self._flag(to_remind, now, remind, warning, REMINDER)
+        overdue = await self._flag(to_mark_late, now, late, overdue_, OVERDUE)
+        missed = await self._flag(
+            to_mark_unsigned, now, unsigned, {"sign_overdue_at": now}, SIGN_OVERDUE
+        )
+        result = SweepResult(forced, reminded, overdue, missed)
+        if forced or reminded or overdue or missed:
+            log.info("case sweep: %s", result)
+        return result
+
+    @staticmethod
+    def _unsigned() -> ColumnElement[bool]:
+        """Dispatched to a department (directly, after a dispute or by forced assignment) and
+        not signed for yet: the sign-for (签收) deadline runs."""
+        return and_(Ticket.state == S.DISPATCHED, Ticket.department.isnot(None))
+
+    @staticmethod
+    async def _found(
+        session: AsyncSession,
+        when: ColumnElement[bool],
+        due: InstrumentedAttribute[datetime | None],
+    ) -> Sequence[tuple[int, str | None, datetime | None]]:
+        rows = await session.execute(
+            select(Ticket.id, Ticket.department, due).where(when).order_by(due).limit(SWEEP_BATCH)
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
 
     async def _force_one(self, ticket_id: int, now: datetime) -> int:
         async with self._sessions() as session:
@@ -753,23 +879,14 @@ class CaseLoop:
 
     async def _flag(
         self,
+        rows: Sequence[tuple[int, str | None, datetime | None]],
         now: datetime,
         when: ColumnElement[bool],
-        due: InstrumentedAttribute[datetime | None],
         values: dict[str, Any],
         flag: _Flag,
     ) -> int:
-        """Write ``values`` on matching tickets once: the conditional UPDATE is the guard, so
-        two sweeps (two nodes) never flag a ticket twice."""
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(Ticket.id, Ticket.department, due)
-                    .where(when)
-                    .order_by(due)
-                    .limit(SWEEP_BATCH)
-                )
-            ).all()
+        """Write ``values`` on the found tickets once: the conditional UPDATE (``when`` again)
+        is the guard, so two sweeps (two nodes) never flag a ticket twice."""
         events: list[Event] = []
         for ticket_id, department, at in rows:
             async with self._sessions.begin() as session:
@@ -807,14 +924,15 @@ class CaseLoop:
 
     async def portal(
         self, who: Principal, view: str, *, limit: int = 50, offset: int = 0
-    ) -> list[Ticket]:
-        """The department portal's tabs; supervisors and dispatchers see every department."""
+    ) -> list[Row[*tuple[Any, ...]]]:
+        """The department portal's tabs (the list's columns, ``PORTAL_COLUMNS``); supervisors
+        and dispatchers see every department."""
         scope = await self.scope_of(who)
         now = self._now()
         mine: ColumnElement[bool] = (
             Ticket.department.in_(scope) if scope is not None else Ticket.department.isnot(None)
         )
-        stmt = select(Ticket)
+        stmt = select(*PORTAL_COLUMNS)
         if view == "pool":
             offered: ColumnElement[bool] = (
                 exists().where(GrabOffer.ticket_id == Ticket.id, GrabOffer.department.in_(scope))
@@ -843,11 +961,24 @@ class CaseLoop:
             stmt = stmt.where(*cond).order_by(Ticket.reply_due_at, Ticket.id)
         else:
             done = (S.REPLIED, S.CALLBACK, S.CLOSED)
-            stmt = stmt.where(mine, Ticket.state.in_(done)).order_by(
-                Ticket.updated_at.desc(), Ticket.id.desc()
-            )
+            newest = (Ticket.updated_at.desc(), Ticket.id.desc())
+            if scope is not None and len(scope) > 1:
+                # Years of history over several departments: the newest offset+limit of each
+                # (its own index range, ix_tickets_department_updated) instead of sorting all.
+                heads = [
+                    select(Ticket.id)
+                    .where(Ticket.department == code, Ticket.state.in_(done))
+                    .order_by(*newest)
+                    .limit(limit + offset)
+                    .subquery()
+                    for code in sorted(scope)
+                ]
+                stmt = stmt.where(Ticket.id.in_(union_all(*(select(h.c.id) for h in heads))))
+            else:
+                stmt = stmt.where(mine, Ticket.state.in_(done))
+            stmt = stmt.order_by(*newest)
         async with self._sessions() as session:
-            return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+            return list((await session.execute(stmt.limit(limit).offset(offset))).all())
 
     async def dispatch_queue(self, limit: int = 100) -> list[Ticket]:
         """Registered tickets waiting for a dispatcher, oldest first."""
@@ -904,7 +1035,7 @@ class CaseLoop:
             )
             return list(disputes.all()), list(extensions.all())
 
-    def sign_seconds_left(self, ticket: Ticket) -> int | None:
+    def sign_seconds_left(self, ticket: SignClocked) -> int | None:
         """The sign-for clock (签收): seconds to ``sign_due_at`` while the ticket waits for its
         department to sign for it, negative when late; None otherwise."""
         if ticket.state is not S.DISPATCHED or ticket.department is None:
@@ -913,7 +1044,7 @@ class CaseLoop:
             return None
         return int((as_utc(ticket.sign_due_at) - self._now()).total_seconds())
 
-    def seconds_left(self, ticket: Ticket) -> int | None:
+    def seconds_left(self, ticket: Clocked) -> int | None:
         """The reply clock: seconds to the deadline, negative when overdue."""
         if ticket.reply_due_at is None or ticket.sla_status not in (*OPEN_SLA, "overdue"):
             return None
