@@ -8,7 +8,8 @@ const TEXT = {
     myPhone: "我的分机", reason: "示忙原因", agent: "座席", state: "状态", inState: "持续", actions: "操作",
     pause: "强制示忙", logout: "强制签出", listen: "监听", whisper: "耳语", barge: "强插", updated: "更新于",
     noAsterisk: "Asterisk 未连接", alerts: "紧急词提醒", alertAt: "时间", ticket: "工单", category: "类别",
-    phrase: "听到", centre: "建议转接",
+    phrase: "听到", centre: "建议转接", casework: "督办", overdue: "已超期", warning: "临期预警",
+    signOverdue: "签收超时", forcedToday: "今日指定派发", disputes: "待审异议", extensions: "待批延期",
     states: { logged_out: "未签入", ready: "空闲", paused: "示忙", on_call: "通话中", wrapup: "话后处理" } },
   en: { title: "12345 Hotline Wallboard", queues: "Queues", queue: "Queue", waiting: "Waiting",
     longest: "Longest wait", offered: "Offered today", answered: "Answered", abandoned: "Abandoned",
@@ -17,6 +18,8 @@ const TEXT = {
     logout: "Force logout", listen: "Listen", whisper: "Whisper", barge: "Barge", updated: "Updated",
     noAsterisk: "Asterisk not connected", alerts: "Emergency phrase alerts", alertAt: "Time",
     ticket: "Ticket", category: "Category", phrase: "Heard", centre: "Suggested transfer",
+    casework: "Supervision", overdue: "Overdue", warning: "Near deadline", signOverdue: "Sign-for late",
+    forcedToday: "Force-assigned today", disputes: "Disputes to review", extensions: "Extensions to decide",
     states: { logged_out: "Logged out", ready: "Ready", paused: "Paused", on_call: "On call", wrapup: "Wrap-up" } },
 };
 const $ = (id) => document.getElementById(id);
@@ -80,6 +83,18 @@ function renderAlerts(alerts) {
   }));
 }
 
+// 督办 counts from the case loop (the sweep flags overdue and near-deadline tickets); counted in
+// the database, so read every 10 s rather than with the 2 s queue figures.
+async function refreshCasework() {
+  try {
+    const summary = await api("/api/supervision/summary");
+    for (const cell of document.querySelectorAll("#casework td[data-k]")) {
+      cell.textContent = summary[cell.dataset.k];
+      cell.classList.toggle("late", ["overdue", "sign_overdue"].includes(cell.dataset.k) && summary[cell.dataset.k] > 0);
+    }
+  } catch (e) { $("error").textContent = e.message; }
+}
+
 async function refresh() {
   try {
     const since = new Date(Date.now() - 3600_000).toISOString();
@@ -102,5 +117,7 @@ $("phone").addEventListener("change", () => localStorage.setItem("wallboard.phon
 if (token) {
   api("/api/pause-reasons").then((rs) => $("reason").replaceChildren(...rs.map((r) => new Option(r, r))));
   applyLanguage();
+  refreshCasework();
   setInterval(refresh, 2000);
+  setInterval(refreshCasework, 10000);
 }

@@ -288,6 +288,7 @@ def test_a_late_claim_reads_chinese_and_a_dispute_needs_two_reviewers(
     ensure_user(node, "loop-dept2", PW, "department", department=other)
     ensure_user(node, "loop-pai", PW, "dispatcher")
     ensure_user(node, "loop-pai2", PW, "dispatcher")
+    ensure_user(node, "loop-boss", PW, "supervisor")
     ticket_id = registered_ticket(node, speech, tmp_path, CALLER2)
     api(node, f"/api/tickets/{ticket_id}/dispatch", "POST", {"mode": "grab"})
 
@@ -322,6 +323,16 @@ def test_a_late_claim_reads_chinese_and_a_dispute_needs_two_reviewers(
         token=lead_token,
     )
     assert api(node, f"/api/tickets/{ticket_id}")["state"] == "disputed"
+    # … which the supervisor's wallboard counts under 督办 (待审异议) …
+    browser.sign_in(node.api + "/desk?next=/wallboard", "loop-boss", PW)
+    pending = '#casework td[data-k="disputes_pending"]'
+    browser.wait(
+        "待审异议 1 on the wallboard",
+        lambda: [c.text for c in browser.driver.find_elements("css selector", pending)] == ["1"],
+        20,
+    )
+    browser.shot("9-wallboard-casework")
+    browser.driver.execute_script("sessionStorage.clear()")  # the wallboard has no sign-out
     browser.sign_in(node.api + "/dispatch", "loop-pai", PW)
     drow = f'#disputes tr[data-dispute="{dispute["id"]}"]'
     browser.wait(
