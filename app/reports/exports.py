@@ -106,6 +106,15 @@ def sections(data: ReportData) -> list[Section]:
             data.daily,
         ),
         Section(
+            "分时趋势",
+            (
+                Column("时段", lambda r: f"{r[0]:02d}:00", width=10),
+                Column("受理件数", lambda r: r[1]),
+            ),
+            list(enumerate(data.hourly)),
+            "" if data.hourly else "日报才有分时趋势",
+        ),
+        Section(
             "考核指标",
             (
                 Column("指标", lambda k: k.name, width=28),

@@ -217,6 +217,7 @@ class ReportData(BaseModel):
     by_channel: list[Volume]
     by_category: list[Volume]
     daily: list[DayCount]
+    hourly: list[int]  # a 日报's intake per hour (0–23 local); empty for longer periods
     kpis: list[KpiLine]
     ranking: list[RankRow]
     ranking_note: str
@@ -454,6 +455,7 @@ class ReportService:
         for v in by_channel:
             v.name = channel_name(v.key)
         daily = await self._daily(period, topic)
+        hourly = await self._hourly(period, topic)
         total = sum(d.count for d in daily)
         before = await self._count(previous, topic)
         await step(20)
@@ -484,6 +486,7 @@ class ReportService:
             by_channel=by_channel,
             by_category=by_category,
             daily=daily,
+            hourly=hourly,
             kpis=kpis,
             ranking=ranking,
             ranking_note=(
@@ -545,20 +548,35 @@ class ReportService:
             return int(await session.scalar(self._intake(period, topic, func.count())) or 0)
 
     async def _daily(self, period: Period, topic: str | None) -> list[DayCount]:
-        """The intake per local day: each registration put in its day by comparing with the
-        days' UTC bounds (no database date functions), counted in one query."""
+        """The intake per local day."""
         days = [period.first + timedelta(days=i) for i in range(period.days)]
-        reg = aliased(TicketTransition)
-        bounds = [(reg.at < custom(d, d).bounds(self._tz)[1], i) for i, d in enumerate(days)]
-        index = (case(*bounds[:-1], else_=len(days) - 1) if len(days) > 1 else literal(0)).label(
-            "day"
-        )
-        sub = self._intake(period, topic, index, reg=reg).subquery()
-        counts = [0] * len(days)
-        async with self._sessions() as session:
-            for i, n in await session.execute(select(sub.c.day, func.count()).group_by(sub.c.day)):
-                counts[int(i)] += int(n)
+        ends = [custom(d, d).bounds(self._tz)[1] for d in days]
+        counts = await self._buckets(period, topic, ends)
         return [DayCount(day=d, count=n) for d, n in zip(days, counts, strict=True)]
+
+    async def _hourly(self, period: Period, topic: str | None) -> list[int]:
+        """The intake per local hour of a one-day period (a 日报's trend); else nothing."""
+        if period.days != 1:
+            return []
+        start, _ = period.bounds(self._tz)
+        return await self._buckets(
+            period, topic, [start + timedelta(hours=h + 1) for h in range(24)]
+        )
+
+    async def _buckets(self, period: Period, topic: str | None, ends: list[datetime]) -> list[int]:
+        """The intake counted per bucket ``[ends[i-1], ends[i])``: each registration put in
+        its bucket by comparing with the UTC bounds (no database date functions), one query.
+        A day with a clock change has 23 or 25 hours; the hours are counted in UTC steps."""
+        reg = aliased(TicketTransition)
+        whens = [(reg.at < end, i) for i, end in enumerate(ends[:-1])]
+        index = (case(*whens, else_=len(ends) - 1) if whens else literal(0)).label("bucket")
+        sub = self._intake(period, topic, index, reg=reg).subquery()
+        counts = [0] * len(ends)
+        async with self._sessions() as session:
+            stmt = select(sub.c.bucket, func.count()).group_by(sub.c.bucket)
+            for i, n in await session.execute(stmt):
+                counts[int(i)] += int(n)
+        return counts
 
     # --- KPIs and the ranking --------------------------------------------------------------
 

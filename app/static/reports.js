@@ -179,12 +179,15 @@ function render(report) {
   const volumeRows = (rows) => rows.map((v) => [v.name, v.count, v.previous, changeCell(v.change)]);
   table("r-channel", ["渠道", "本期", "上期", "环比"], volumeRows(d.by_channel), [1, 2, 3]);
   table("r-category", ["类别", "本期", "上期", "环比"], volumeRows(d.by_category), [1, 2, 3]);
+  // A day's trend is by the hour; a longer period's by the day.
+  const hourly = (d.hourly || []).length > 0;
   chart("chart-trend", {
-    title: { text: "每日受理量", left: "center", textStyle: { fontSize: 14 } },
+    title: { text: hourly ? "分时受理量" : "每日受理量", left: "center", textStyle: { fontSize: 14 } },
     grid: { left: 40, right: 16, top: 40, bottom: 30 }, tooltip: { trigger: "axis" },
-    xAxis: { type: "category", data: d.daily.map((x) => x.day.slice(5)) },
+    xAxis: { type: "category", data: hourly ? d.hourly.map((_, h) => `${h}时`) : d.daily.map((x) => x.day.slice(5)) },
     yAxis: { type: "value", minInterval: 1 },
-    series: [{ type: "line", name: "受理量", data: d.daily.map((x) => x.count), symbolSize: 6, areaStyle: { opacity: 0.15 } }],
+    series: [{ type: "line", name: "受理量", data: hourly ? d.hourly : d.daily.map((x) => x.count),
+      symbolSize: 6, areaStyle: { opacity: 0.15 } }],
   });
   chart("chart-channel", {
     title: { text: "受理渠道", left: "center", textStyle: { fontSize: 14 } }, tooltip: { trigger: "item" },
@@ -194,8 +197,8 @@ function render(report) {
   });
   const cats = d.by_category.slice(0, 15);
   chart("chart-category", {
-    title: { text: "类别受理量（本期与上期）", left: "center", textStyle: { fontSize: 14 } },
-    legend: { top: 24 }, tooltip: { trigger: "axis" }, grid: { left: 40, right: 16, top: 56, bottom: 40 },
+    title: { text: "类别受理量（本期与上期）", left: "center", top: 0, textStyle: { fontSize: 14 } },
+    legend: { top: 26, itemGap: 16 }, tooltip: { trigger: "axis" }, grid: { left: 40, right: 16, top: 64, bottom: 40 },
     xAxis: { type: "category", data: cats.map((v) => v.name), axisLabel: { interval: 0, rotate: cats.length > 8 ? 30 : 0 } },
     yAxis: { type: "value", minInterval: 1 },
     series: [{ type: "bar", name: "本期", data: cats.map((v) => v.count), label: { show: true, position: "top" } },

@@ -25,7 +25,7 @@ from app.reports.exports import csv_bytes, xlsx
 from app.reports.service import NO_SURGES, ReportData, ReportKind, ReportService
 from core.db import create_engine, session_factory
 from core.kpis import KpiSettings
-from kpis import SHANGHAI
+from kpis import SHANGHAI, custom
 from tests.unit.test_kpis_fixture import NOW, PERIOD, load_fixture
 
 ADDRESS = "河东区东关街道新华小区3号楼"
@@ -91,6 +91,7 @@ async def test_every_section_of_the_fortnight(reports: ReportService) -> None:
     assert len(daily) == 14 and sum(daily.values()) == 9
     assert daily["2025-09-29"] == 0 and daily["2025-09-30"] == 3  # T1 T2 T3
     assert daily["2025-10-11"] == 1 and daily["2025-10-12"] == 0  # T7 on the make-up Saturday
+    assert data.hourly == []  # a fortnight has no hourly trend
 
     kpis = {k.code: k for k in data.kpis}
     assert (kpis["answer_rate"].numerator, kpis["answer_rate"].denominator) == (6, 10)
@@ -144,6 +145,15 @@ async def test_every_section_of_the_fortnight(reports: ReportService) -> None:
     assert ReportData.model_validate(data.model_dump(mode="json")) == data
 
 
+async def test_a_day_has_its_hourly_trend(reports: ReportService) -> None:
+    # 30 Sep: T1 registered 09:03, T2 10:02, T3 11:02 (Shanghai).
+    data = await reports.build(ReportKind.DAILY, custom(date(2025, 9, 30), date(2025, 9, 30)))
+    assert len(data.hourly) == 24 and sum(data.hourly) == 3
+    assert data.hourly[9:12] == [1, 1, 1] and [d.count for d in data.daily] == [3]
+    book = openpyxl.load_workbook(io.BytesIO(xlsx(data)))
+    assert [c.value for c in book["分时趋势"][12]] == ["10:00", 1]
+
+
 async def test_a_special_report_is_one_category(reports: ReportService) -> None:
     data = await reports.build(ReportKind.SPECIAL, PERIOD, "噪音")
     assert data.title == "12345 热线「噪音」专报（2025-09-29 至 2025-10-12）"
@@ -168,6 +178,7 @@ async def test_xlsx_cells_and_csv(reports: ReportService) -> None:
         "渠道",
         "类别",
         "每日趋势",
+        "分时趋势",
         "考核指标",
         "排名通报",
         "热点类别",

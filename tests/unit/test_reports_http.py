@@ -45,7 +45,7 @@ def test_a_supervisor_generates_lists_and_downloads(client: TestClient) -> None:
     assert data["title"] == "12345 热线周报（2025-09-29 至 2025-10-05）"
     assert data["totals"] == {"tickets": 0, "previous": 0, "change": None}
     assert data["surges_note"] == "本期无突增预警"
-    assert len(data["daily"]) == 7
+    assert len(data["daily"]) == 7 and data["hourly"] == []
     listed = client.get("/api/reports", headers=boss).json()
     assert [r["id"] for r in listed] == [row["id"]] and "data" not in listed[0]
 
