@@ -24,6 +24,7 @@ from app.edge import public
 from app.errors import install_error_handlers
 from app.kpis.http import router as kpis_routes
 from app.pages.http import STATIC, pages
+from app.reports.http import router as reports_routes
 from app.runtime import Runtime
 from app.speech.http import router as speech_routes
 from core.settings import Settings
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         callbacks_routes,
         speech_routes,
         kpis_routes,
+        reports_routes,
         pages,
     ):
         app.include_router(router)

@@ -7,12 +7,13 @@ Written by the ticket and call services only; the state column of a ticket is ch
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -563,3 +564,31 @@ class KpiExcludedPeriod(Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StoredReport(Base):
+    """A report (日报, 周报, 月报, 季报, 专报) and its figures, built by ``app.reports``.
+
+    ``status``: queued → running → done | failed; ``progress`` 0–100 while it runs. ``data``
+    is the report as JSON (``app.reports.service.ReportData``): the page and the XLSX/CSV
+    exports are made from it, so a report keeps the figures of the moment it was built.
+    ``dedup_key`` is set on scheduled reports only (``schedule:daily:2025-10-01``): its unique
+    index keeps a re-run of the schedule from making the same report twice.
+    """
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # daily, weekly, monthly, quarterly, special
+    period_first: Mapped[date] = mapped_column(Date)
+    period_last: Mapped[date] = mapped_column(Date)
+    topic: Mapped[str | None] = mapped_column(String(64))  # the category of a 专报
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(64))  # "supervisor:wang", "schedule"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    dedup_key: Mapped[str | None] = mapped_column(String(64), unique=True)

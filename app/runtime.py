@@ -3,8 +3,8 @@
 Start order: database → bus → ticket service subscriptions → departments and catalogue (from
 the dispatch file while the database has none) → transcription worker → live transcription
 (AudioSocket server) → FastAGI server → AMI client (with the call tracker as its single event
-consumer) → the node's one scheduler (satisfaction callbacks, the case loop's sweep). Stop
-runs in reverse. A working-day calendar without data for a year within
+consumer) → the node's one scheduler (satisfaction callbacks, the case loop's sweep, the
+scheduled reports). Stop runs in reverse. A working-day calendar without data for a year within
 ``[casework] calendar_horizon_days`` stops start-up (SettingsError), as does a broken
 dispatch file.
 AMI being down at start is not fatal: calls still flow through Asterisk, and the client keeps
@@ -43,6 +43,7 @@ from app.cases.service import TicketService
 from app.departments.service import DepartmentService
 from app.kpis.service import KpiService
 from app.models import Ticket
+from app.reports.service import ReportKind, ReportService
 from app.speech.live import LiveTranscription
 from app.speech.transcripts import TranscriptionService
 from casework import (
@@ -220,6 +221,7 @@ class Runtime:
             node_id=settings.node_id,
         )
         self.kpis = KpiService(sessions, self.departments, settings.kpis, self.tz, now)
+        self.reports = ReportService(sessions, self.kpis, self.departments, self.tz, now)
         self.ticket_edits = TicketEditor(sessions, self.departments)
         self.call_actions = CallActions(sessions, self.control)
         self.users = UserService(
@@ -313,9 +315,42 @@ class Runtime:
             max_instances=1,
             coalesce=True,
         )
+        await self.reports.start()
+        self._schedule_reports()
         self.scheduler.start()
         self.reconcile.trigger()
         log.info("hotline node %s started", self.settings.node_id)
+
+    def _schedule_reports(self) -> None:
+        """日报 at 00:30 for yesterday, 周报 Mondays 01:00, 月报 on the 1st at 02:00, 季报 on
+        the first of a quarter at 03:00 (the node's zone), each as ``[reports]`` allows. A
+        job that fires twice for a period stores one report (``ReportService.scheduled``)."""
+        cfg = self.settings.reports
+        times: dict[ReportKind, dict[str, Any]] = {
+            ReportKind.DAILY: {"hour": 0, "minute": 30},
+            ReportKind.WEEKLY: {"day_of_week": "mon", "hour": 1, "minute": 0},
+            ReportKind.MONTHLY: {"day": 1, "hour": 2, "minute": 0},
+            ReportKind.QUARTERLY: {"month": "1,4,7,10", "day": 1, "hour": 3, "minute": 0},
+        }
+        for kind, when in times.items():
+            if not getattr(cfg, kind.value):
+                continue
+            self.scheduler.add_job(
+                self._scheduled_report,
+                "cron",
+                args=[kind],
+                id=f"reports.{kind.value}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
+                **when,
+            )
+
+    async def _scheduled_report(self, kind: ReportKind) -> None:
+        try:
+            await self.reports.scheduled(kind)
+        except Exception:
+            log.exception("scheduled %s report", kind.value)
 
     async def _sweep(self) -> None:
         try:
@@ -342,6 +377,7 @@ class Runtime:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.callbacks.stop()
+        await self.reports.stop()
         await self.reconcile.stop()
         for task in (self._connect_task, self._rebuild_task, self._tracker_task):
             if task is not None:

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from core.campaigns import CallbackSettings
 from core.casework import CaseworkSettings
 from core.kpis import KpiSettings
+from core.reports import ReportSettings
 from core.tomlfile import read_toml, validation_summary
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -253,6 +254,7 @@ class Settings(BaseSettings):
     webrtc: WebRtcSettings = Field(default_factory=WebRtcSettings)
     casework: CaseworkSettings = Field(default_factory=CaseworkSettings)
     kpis: KpiSettings = Field(default_factory=KpiSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
     @classmethod
     def settings_customise_sources(

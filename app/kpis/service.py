@@ -102,10 +102,12 @@ class Scope:
 
     departments: frozenset[str] | None = None
     agent: str | None = None
+    # One category's tickets only (a report's 专报): the ticket and callback KPIs.
+    category: str | None = None
 
     @property
     def everything(self) -> bool:
-        return self.departments is None and self.agent is None
+        return self.departments is None and self.agent is None and self.category is None
 
 
 EVERYTHING = Scope()
@@ -228,7 +230,7 @@ class KpiService:
                 and self._settings.service_level_denominator == "offered"
             ):
                 continue  # callers are offered to queues, not to agents
-            if scope.departments is not None and not _ticket_kpi(kpi):
+            if (scope.departments is not None or scope.category) and not _ticket_kpi(kpi):
                 continue  # a department sees its tickets, not the centre's phones
             out.append(kpi)
         return out
@@ -495,6 +497,8 @@ class KpiService:
             stmt = stmt.where(Ticket.department.in_(sorted(scope.departments)))
         if scope.agent is not None:
             stmt = stmt.where(Ticket.agent_id == scope.agent)
+        if scope.category:
+            stmt = stmt.where(Ticket.category == scope.category)
         return stmt
 
     def _intake(self, start: datetime, end: datetime, by: Dimension, scope: Scope) -> Select[Any]:
@@ -576,6 +580,10 @@ class KpiService:
         stmt = self._select(key, _n(filed), _n(returned)).where(or_(filed, returned))
         if scope.departments is not None:
             stmt = stmt.where(d.department.in_(sorted(scope.departments)))
+        if scope.category:
+            stmt = stmt.where(
+                exists().where(Ticket.id == d.ticket_id, Ticket.category == scope.category)
+            )
         return stmt
 
     def _grab(
@@ -607,6 +615,8 @@ class KpiService:
                 _n(t.claimed_at.is_not(None)),
                 _n(t.forced.is_(True)),
             )
+        if scope.category:
+            stmt = stmt.where(t.category == scope.category)
         return stmt.where(_in(t.published_at, start, end))
 
     def _callbacks(

@@ -1,6 +1,6 @@
-"""The pages: desk, wallboard, callback monitor, department portal, dispatch. Each carries no
-data; it signs in and reads everything through the API. Their code and styles are served from
-``app/static``."""
+"""The pages: desk, wallboard, callback monitor, department portal, dispatch, reports. Each
+carries no data; it signs in and reads everything through the API. Their code and styles are
+served from ``app/static``."""
 
 from __future__ import annotations
 
@@ -33,3 +33,4 @@ _page("/wallboard", "wallboard.html", "The supervisor's wallboard (班长监控)
 _page("/callbacks", "callbacks.html", "The satisfaction-callback campaign monitor (supervisors).")
 _page("/portal", "portal.html", "The department portal (承办单位): pool, accept, reply, dispute.")
 _page("/dispatch", "dispatch.html", "The dispatcher's page (派单): queue, disputes, extensions.")
+_page("/reports", "reports.html", "Reports (日报 周报 月报 季报 专报): generate, list, print.")

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.departments.service import DepartmentService
 from app.kpis.service import KpiService, Report, Scope
@@ -482,10 +482,11 @@ def excluded_periods() -> list[KpiExcludedPeriod]:
     ]
 
 
-@pytest.fixture
-async def service(db_url: str) -> AsyncIterator[KpiService]:
-    engine = create_engine(db_url)
-    sessions = session_factory(engine)
+async def load_fixture(
+    sessions: async_sessionmaker[AsyncSession],
+) -> tuple[DepartmentService, dict[str, int]]:
+    """The example catalogue and every row above; the tickets' ids by name (the reports'
+    tests build on the same fixture)."""
     departments = DepartmentService(sessions)
     await departments.load_file(EXAMPLE_CATALOGUE, actor="test")
     async with sessions.begin() as session:
@@ -496,6 +497,14 @@ async def service(db_url: str) -> AsyncIterator[KpiService]:
         session.add_all([*missed_calls(), *state_changes(), *excluded_periods()])
         ids = await tickets(session)
         session.add_all(case_rows(ids))
+    return departments, ids
+
+
+@pytest.fixture
+async def service(db_url: str) -> AsyncIterator[KpiService]:
+    engine = create_engine(db_url)
+    sessions = session_factory(engine)
+    departments, _ = await load_fixture(sessions)
     try:
         yield KpiService(sessions, departments, KpiSettings(), SHANGHAI, lambda: NOW)
     finally:
