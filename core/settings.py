@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.campaigns import CallbackSettings
 from core.casework import CaseworkSettings
+from core.intake import IntakeSettings
 from core.kpis import KpiSettings
 from core.tomlfile import read_toml, validation_summary
 
@@ -253,6 +254,7 @@ class Settings(BaseSettings):
     webrtc: WebRtcSettings = Field(default_factory=WebRtcSettings)
     casework: CaseworkSettings = Field(default_factory=CaseworkSettings)
     kpis: KpiSettings = Field(default_factory=KpiSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
 
     @classmethod
     def settings_customise_sources(

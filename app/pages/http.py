@@ -33,3 +33,6 @@ _page("/wallboard", "wallboard.html", "The supervisor's wallboard (班长监控)
 _page("/callbacks", "callbacks.html", "The satisfaction-callback campaign monitor (supervisors).")
 _page("/portal", "portal.html", "The department portal (承办单位): pool, accept, reply, dispute.")
 _page("/dispatch", "dispatch.html", "The dispatcher's page (派单): queue, disputes, extensions.")
+# The citizen's pages: public, no sign-in (they call /api/public/*).
+_page("/form", "form.html", "网上表单: a citizen's request, no account needed.")
+_page("/track", "track.html", "办件查询: a ticket's progress by its number and query code.")
