@@ -295,7 +295,7 @@ class CaseLoop:
                 session.add_all(GrabOffer(ticket_id=ticket.id, department=d) for d in offers)
             how = "直接派单" if mode == "direct" else "发布抢单"
             reason = f"{how}: {note}" if note else how
-            transition(session, ticket, S.DISPATCHED, actor=who.actor, reason=reason)
+            transition(session, ticket, S.DISPATCHED, actor=who.actor, at=now, reason=reason)
             event = TicketDispatched(
                 ticket_id=ticket.id,
                 department=ticket.department,
@@ -336,7 +336,7 @@ class CaseLoop:
                 await self._why_not_claimed(session, ticket_id, who, now)
             ticket = await session.get(Ticket, ticket_id, populate_existing=True)
             assert ticket is not None
-            transition(session, ticket, S.ACCEPTED, actor=who.actor, reason="抢单")
+            transition(session, ticket, S.ACCEPTED, actor=who.actor, at=now, reason="抢单")
             self._start_reply_clock(ticket, now)
         self._bus.publish(TicketClaimed(ticket_id=ticket_id, department=code, actor=who.actor))
 
@@ -370,7 +370,9 @@ class CaseLoop:
                     f"ticket {ticket_id} is {ticket.state.value}: only a ticket dispatched to "
                     "a department, or reopened, can be signed for"
                 )
-            transition(session, ticket, S.ACCEPTED, actor=who.actor, reason=reason or "签收")
+            transition(
+                session, ticket, S.ACCEPTED, actor=who.actor, at=now, reason=reason or "签收"
+            )
             if ticket.reply_due_at is None:
                 self._start_reply_clock(ticket, now)
 
@@ -402,7 +404,9 @@ class CaseLoop:
             deadline = self._reply_deadline(ticket)
             if deadline is not None:
                 ticket.sla_status = self.clock.status(deadline, now, done_at=now).value
-            transition(session, ticket, S.REPLIED, actor=who.actor, reason=text[:200] or None)
+            transition(
+                session, ticket, S.REPLIED, actor=who.actor, at=now, reason=text[:200] or None
+            )
             if then is not None:
                 await then(session, ticket)
 
@@ -478,7 +482,7 @@ class CaseLoop:
             else:
                 dispute.status = "rejected"
                 why = f"异议驳回: {note}" if note else "异议驳回"
-                transition(session, ticket, S.ACCEPTED, actor=who.actor, reason=why[:200])
+                transition(session, ticket, S.ACCEPTED, actor=who.actor, at=now, reason=why[:200])
                 if ticket.reply_due_at is None:
                     self._start_reply_clock(ticket, now)
             events.append(
@@ -524,12 +528,12 @@ class CaseLoop:
                 ticket.dispatch_mode, ticket.dispatched_at = "direct", now
                 ticket.sign_due_at = self._sign_due(ticket, now)
                 why = f"异议复核通过，改派 {target}"
-                transition(session, ticket, S.DISPATCHED, actor=who.actor, reason=why)
+                transition(session, ticket, S.DISPATCHED, actor=who.actor, at=now, reason=why)
             else:
                 ticket.department, ticket.assisting, ticket.dispatch_mode = None, [], None
                 ticket.dispatched_at = ticket.sign_due_at = None
                 why = "异议复核通过，退回派单"
-                transition(session, ticket, S.REGISTERED, actor=who.actor, reason=why)
+                transition(session, ticket, S.REGISTERED, actor=who.actor, at=now, reason=why)
             event = DisputeDecided(
                 ticket_id=ticket.id,
                 department=dispute.department,

@@ -42,18 +42,29 @@ EARLIER_TICKETS_SHOWN = 5
 
 
 def transition(
-    session: AsyncSession, ticket: Ticket, to: TicketState, *, actor: str, reason: str | None = None
+    session: AsyncSession,
+    ticket: Ticket,
+    to: TicketState,
+    *,
+    actor: str,
+    reason: str | None = None,
+    at: datetime | None = None,
 ) -> None:
     """Move a ticket to ``to`` and write the audit row (in the caller's transaction); a
     channel's ticket also gets its push-back row (回传) there, so none is lost."""
     check_move(ticket.id, ticket.state, to)
     session.add(
         TicketTransition(
-            ticket=ticket, from_state=ticket.state, to_state=to, actor=actor, reason=reason
+            ticket=ticket,
+            from_state=ticket.state,
+            to_state=to,
+            actor=actor,
+            reason=reason,
+            **({"at": at} if at else {}),
         )
     )
     ticket.state = to
-    pushback.on_transition(session, ticket, to, actor=actor)
+    pushback.on_transition(session, ticket, to, actor=actor, at=at)
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -353,7 +353,9 @@ class IntakeService:
         ticket.channel = channel.name
         ticket.first_reply_due_at = now + timedelta(minutes=channel.first_reply)
         await session.flush()
-        transition(session, ticket, S.REGISTERED, actor=actor, reason=f"{channel.kind.value} 受理")
+        transition(
+            session, ticket, S.REGISTERED, actor=actor, reason=f"{channel.kind.value} 受理", at=now
+        )
         return ticket
 
     @staticmethod
