@@ -242,7 +242,7 @@ async def web_form(
     intake = rt.intake
     channel = intake.settings.channel(intake.settings.form_channel)
     if channel is None:
-        raise HTTPException(503, "网上表单暂未开放")
+        raise HTTPException(404, "网上表单暂未开放")
     limits = rt.intake_limits
     who = _address(request)
     digits = "".join(ch for ch in phone if ch.isdigit())

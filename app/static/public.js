@@ -107,6 +107,7 @@ const publicPages = (() => {
         list.append(item);
       }
       $("progress").hidden = false;
+      $("progress").scrollIntoView();
     });
   }
 
