@@ -22,6 +22,9 @@ from app.cases.http import router as cases_routes
 from app.departments.http import router as departments_routes
 from app.edge import public
 from app.errors import install_error_handlers
+from app.intake.http import channels as intake_channels
+from app.intake.http import citizens as intake_public
+from app.intake.http import staff as intake_staff
 from app.kpis.http import router as kpis_routes
 from app.pages.http import STATIC, pages
 from app.reports.http import router as reports_routes
@@ -65,6 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
         speech_routes,
         kpis_routes,
         reports_routes,
+        intake_channels,
+        intake_staff,
+        intake_public,
         pages,
     ):
         app.include_router(router)

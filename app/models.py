@@ -110,6 +110,11 @@ class Ticket(Base):
     extended_days: Mapped[int] = mapped_column(Integer, default=0)
     # on_track | warning | overdue | met | breached (casework.SlaStatus); None: no clock yet
     sla_status: Mapped[str | None] = mapped_column(String(12))
+    # --- intake from the non-phone channels (app.intake) -----------------------------------
+    channel: Mapped[str | None] = mapped_column(String(32))  # the intake channel's name
+    # The channel's first-reply time (GB/T 33358) and the first person's move on the ticket.
+    first_reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_reply_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     calls: Mapped[list[Call]] = relationship(back_populates="ticket")
     transitions: Mapped[list[TicketTransition]] = relationship(
@@ -592,3 +597,51 @@ class StoredReport(Base):
     error: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     dedup_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+# --- intake from the non-phone channels and the push-back outbox (app.intake) ---------------
+
+
+class IntakeRequest(Base):
+    """A channel's request that made a ticket: the idempotency key (channel + the channel's own
+    id) with the hash of what was asked, and the citizen's query code (查询码), hashed."""
+
+    __tablename__ = "intake_requests"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_intake_requests_channel_external"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    body_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the normalised request
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    query_code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PushBack(Base):
+    """回传 outbox: one state change of a channel's ticket, to be POSTed to its webhook.
+
+    Written in the transaction that moves the ticket, so no change is lost across a restart.
+    ``status``: pending → sent | retrying (waits for ``next_at``) → … → failed (attempts used
+    up) | skipped (the channel has no webhook).
+    """
+
+    __tablename__ = "push_backs"
+    __table_args__ = (Index("ix_push_backs_status_next", "status", "next_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # the ticket state entered
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    ticket: Mapped[Ticket] = relationship()

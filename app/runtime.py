@@ -4,7 +4,8 @@ Start order: database → bus → ticket service subscriptions → departments a
 the dispatch file while the database has none) → transcription worker → live transcription
 (AudioSocket server) → FastAGI server → AMI client (with the call tracker as its single event
 consumer) → the node's one scheduler (satisfaction callbacks, the case loop's sweep, the
-scheduled reports). Stop runs in reverse. A working-day calendar without data for a year within
+scheduled reports, the intake channels' push-back outbox). Stop runs in reverse. A working-day
+calendar without data for a year within
 ``[casework] calendar_horizon_days`` stops start-up (SettingsError), as does a broken
 dispatch file.
 AMI being down at start is not fatal: calls still flow through Asterisk, and the client keeps
@@ -41,6 +42,9 @@ from app.cases.edits import TicketEditor
 from app.cases.loop import CaseLoop
 from app.cases.service import TicketService
 from app.departments.service import DepartmentService
+from app.intake.limits import PublicLimits
+from app.intake.service import IntakeService
+from app.intake.webhooks import OutboxDispatcher
 from app.kpis.service import KpiService
 from app.models import Ticket
 from app.reports.service import ReportKind, ReportService
@@ -164,6 +168,12 @@ class Runtime:
             now,
         )
         self.attachments = AttachmentStore(sessions, settings.data_dir / "attachments", now)
+        intake = settings.intake
+        self.intake = IntakeService(sessions, intake, self.attachments, self.departments, now)
+        self.intake_limits = PublicLimits(
+            intake.form_per_address, intake.form_per_phone, intake.track_failures_per_address
+        )
+        self.outbox = OutboxDispatcher(sessions, intake, now)
         self.callbacks = CallbackService(
             sessions,
             settings.callbacks,
@@ -317,6 +327,14 @@ class Runtime:
         )
         await self.reports.start()
         self._schedule_reports()
+        self.scheduler.add_job(
+            self._push_back,
+            "interval",
+            seconds=self.settings.intake.outbox_tick_seconds,
+            id="intake.outbox",
+            max_instances=1,
+            coalesce=True,
+        )
         self.scheduler.start()
         self.reconcile.trigger()
         log.info("hotline node %s started", self.settings.node_id)
@@ -357,6 +375,12 @@ class Runtime:
             await self.caseloop.sweep()
         except CalendarGapError as exc:
             log.error("case sweep: %s", exc)
+
+    async def _push_back(self) -> None:
+        try:
+            await self.outbox.tick()
+        except Exception:
+            log.exception("push-back outbox")
 
     async def _connect_ami(self) -> None:
         """First login, retried until Asterisk answers; afterwards the connection itself

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.campaigns import CallbackSettings
 from core.casework import CaseworkSettings
+from core.intake import IntakeSettings
 from core.kpis import KpiSettings
 from core.reports import ReportSettings
 from core.tomlfile import read_toml, validation_summary
@@ -255,6 +256,7 @@ class Settings(BaseSettings):
     casework: CaseworkSettings = Field(default_factory=CaseworkSettings)
     kpis: KpiSettings = Field(default_factory=KpiSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -50,6 +50,14 @@ def ensure_config(path: Path) -> list[str]:
         if key not in config.setdefault(section, {}):
             config[section][key] = secrets.token_urlsafe(32)
             generated.append(f"{section}.{key}")
+    intake = config.setdefault("intake", {})
+    if not intake.get("channels"):
+        # The built-in web channel: the public form files into it; its secret signs requests
+        # from a server-side web portal (README: Intake).
+        intake["channels"] = [
+            {"name": "web", "kind": "web", "auth": "hmac", "secret": secrets.token_urlsafe(32)}
+        ]
+        generated.append("intake.channels[web].secret")
     if generated:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)

@@ -66,10 +66,11 @@ class AttachmentStore:
         self.root = root
         self._now = now
 
-    async def add(self, ticket: Ticket, filename: str, data: bytes, by: str) -> Attachment:
-        """Store the file for ``ticket`` (the caller checked the uploader may)."""
-        if len(data) > MAX_BYTES:
-            raise CaseRefused(f"{filename}: larger than {MAX_BYTES // (1024 * 1024)} MB", 413)
+    @staticmethod
+    def check(filename: str, data: bytes, max_bytes: int = MAX_BYTES) -> str:
+        """The file's content type, or CaseRefused (413 too large, 422 empty, 415 not allowed)."""
+        if len(data) > max_bytes:
+            raise CaseRefused(f"{filename}: larger than {max_bytes // (1024 * 1024)} MB", 413)
         if not data:
             raise CaseRefused(f"{filename}: the file is empty", 422)
         content_type = sniff(data, filename)
@@ -78,12 +79,20 @@ class AttachmentStore:
                 f"{filename}: not an allowed file (JPEG, PNG, PDF, DOCX or XLSX, by content)",
                 415,
             )
-        stored = f"{ticket.id}/{secrets.token_hex(16)}"
+        return content_type
+
+    async def stage(
+        self, session: AsyncSession, ticket_id: int, filename: str, data: bytes, by: str
+    ) -> tuple[Path, Attachment]:
+        """Write the (checked) file as ``.part`` and add its row to ``session``; after the
+        commit :meth:`publish` the returned path, after a rollback :meth:`discard` it."""
+        content_type = self.check(filename, data, max_bytes=len(data) or 1)
+        stored = f"{ticket_id}/{secrets.token_hex(16)}"
         final = self.root / stored
         part = final.with_name(final.name + PART)
         await asyncio.to_thread(_write, part, data)
         row = Attachment(
-            ticket_id=ticket.id,
+            ticket_id=ticket_id,
             filename=Path(filename).name[:200] or "file",
             content_type=content_type,
             size=len(data),
@@ -91,13 +100,31 @@ class AttachmentStore:
             uploaded_by=by,
             at=self._now(),
         )
+        session.add(row)
+        return part, row
+
+    @staticmethod
+    def publish(parts: list[Path]) -> None:
+        for part in parts:
+            os.replace(part, part.with_name(part.name.removesuffix(PART)))
+
+    @staticmethod
+    def discard(parts: list[Path]) -> None:
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+    async def add(self, ticket: Ticket, filename: str, data: bytes, by: str) -> Attachment:
+        """Store the file for ``ticket`` (the caller checked the uploader may)."""
+        self.check(filename, data)
+        parts: list[Path] = []
         try:
             async with self._sessions.begin() as session:
-                session.add(row)
+                part, row = await self.stage(session, ticket.id, filename, data, by)
+                parts.append(part)
         except BaseException:
-            part.unlink(missing_ok=True)
+            self.discard(parts)
             raise
-        os.replace(part, final)
+        self.publish(parts)
         return row
 
     async def get(self, attachment_id: int) -> tuple[Attachment, Path]:

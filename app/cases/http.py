@@ -31,11 +31,13 @@ from app.edge import (
     allow,
     authenticated,
 )
+from app.intake.service import first_reply_status
 from app.models import Dispute, Extension, Reply, Supervision, Ticket
 from app.runtime import Runtime
 from app.speech.http import LiveAlertOut, TranscriptOut
 from casework import CalendarGapError, DisputeRefused, ExtensionRefused
 from casework.lifecycle import InvalidTransition, TicketState
+from core.events import utcnow
 
 router = APIRouter(prefix="/api", dependencies=[Depends(authenticated)])
 
@@ -151,6 +153,11 @@ class TicketOut(BaseModel):
     sla_status: str | None = None
     seconds_left: int | None = None
     phone_confirmed_at: datetime | None = None
+    # Intake channels: the channel and its first-reply time (GB/T 33358)
+    channel: str | None = None
+    first_reply_due_at: datetime | None = None
+    first_reply_at: datetime | None = None
+    first_reply_status: str | None = None  # met | breached | pending | overdue
     replies: list[ReplyOut] = []
     attachments: list[AttachmentOut] = []
     disputes: list[DisputeOut] = []
@@ -207,6 +214,7 @@ async def _ticket_out(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut:
     out = TicketOut.model_validate(ticket)
     out.seconds_left = rt.caseloop.seconds_left(ticket)
     out.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
+    out.first_reply_status = first_reply_status(ticket, utcnow())
     scope = await rt.caseloop.scope_of(who)
     if scope is not None:
         return await _department_view(out, ticket, scope, rt)

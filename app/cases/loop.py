@@ -44,6 +44,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.auth.service import Principal, Role
 from app.cases.service import as_utc, transition
 from app.departments.service import DepartmentService
+from app.intake import pushback
 from app.models import (
     Dispute,
     Extension,
@@ -89,7 +90,9 @@ Then = Callable[[AsyncSession, Ticket], Awaitable[object]]
 
 
 # The claim runs at every 抢单 peak and its statements differ only in values: built once.
-_CLAIM_READ = select(Ticket.category, Ticket.urgency).where(Ticket.id == bindparam("b_id"))
+_CLAIM_READ = select(Ticket.category, Ticket.urgency, Ticket.channel).where(
+    Ticket.id == bindparam("b_id")
+)
 # One statement claims, signs for (签收) and starts the reply clock; its WHERE decides the race
 # on every database.
 _CLAIM = (
@@ -415,7 +418,7 @@ class CaseLoop:
                 session.add_all(GrabOffer(ticket_id=ticket.id, department=d) for d in offers)
             how = "直接派单" if mode == "direct" else "发布抢单"
             reason = f"{how}: {note}" if note else how
-            transition(session, ticket, S.DISPATCHED, actor=who.actor, reason=reason)
+            transition(session, ticket, S.DISPATCHED, actor=who.actor, at=now, reason=reason)
             event = TicketDispatched(
                 ticket_id=ticket.id,
                 department=ticket.department,
@@ -455,6 +458,12 @@ class CaseLoop:
             if won.rowcount != 1:
                 await self._why_not_claimed(session, ticket_id, who, now)
             await session.execute(_CLAIMED, {"b_id": ticket_id, "b_actor": who.actor, "b_now": now})
+            if found.channel is not None:
+                # A channel's ticket owes its channel the push-back (回传) of the claim, in this
+                # transaction, as ``transition`` writes it for every other move.
+                claimed = await session.get(Ticket, ticket_id, populate_existing=True)
+                assert claimed is not None
+                pushback.on_transition(session, claimed, S.ACCEPTED, actor=who.actor, at=now)
         self._bus.publish(TicketClaimed(ticket_id=ticket_id, department=code, actor=who.actor))
 
     async def _why_not_claimed(
@@ -487,7 +496,9 @@ class CaseLoop:
                     f"ticket {ticket_id} is {ticket.state.value}: only a ticket dispatched to "
                     "a department, or reopened, can be signed for"
                 )
-            transition(session, ticket, S.ACCEPTED, actor=who.actor, reason=reason or "签收")
+            transition(
+                session, ticket, S.ACCEPTED, actor=who.actor, at=now, reason=reason or "签收"
+            )
             if ticket.reply_due_at is None:
                 self._start_reply_clock(ticket, now)
 
@@ -519,7 +530,9 @@ class CaseLoop:
             deadline = self._reply_deadline(ticket)
             if deadline is not None:
                 ticket.sla_status = self.clock.status(deadline, now, done_at=now).value
-            transition(session, ticket, S.REPLIED, actor=who.actor, reason=text[:200] or None)
+            transition(
+                session, ticket, S.REPLIED, actor=who.actor, at=now, reason=text[:200] or None
+            )
             if then is not None:
                 await then(session, ticket)
 
@@ -595,7 +608,7 @@ class CaseLoop:
             else:
                 dispute.status = "rejected"
                 why = f"异议驳回: {note}" if note else "异议驳回"
-                transition(session, ticket, S.ACCEPTED, actor=who.actor, reason=why[:200])
+                transition(session, ticket, S.ACCEPTED, actor=who.actor, at=now, reason=why[:200])
                 if ticket.reply_due_at is None:
                     self._start_reply_clock(ticket, now)
             events.append(
@@ -641,12 +654,12 @@ class CaseLoop:
                 ticket.dispatch_mode, ticket.dispatched_at = "direct", now
                 ticket.sign_due_at = self._sign_due(ticket, now)
                 why = f"异议复核通过，改派 {target}"
-                transition(session, ticket, S.DISPATCHED, actor=who.actor, reason=why)
+                transition(session, ticket, S.DISPATCHED, actor=who.actor, at=now, reason=why)
             else:
                 ticket.department, ticket.assisting, ticket.dispatch_mode = None, [], None
                 ticket.dispatched_at = ticket.sign_due_at = None
                 why = "异议复核通过，退回派单"
-                transition(session, ticket, S.REGISTERED, actor=who.actor, reason=why)
+                transition(session, ticket, S.REGISTERED, actor=who.actor, at=now, reason=why)
             event = DisputeDecided(
                 ticket_id=ticket.id,
                 department=dispute.department,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from app.calls.missed import clear_missed, record_missed
+from app.intake import pushback
 from app.models import Agent, Call, Ticket, TicketTransition, Transfer
 from casework.lifecycle import SYSTEM_ONLY, InvalidTransition, TicketState, check_move
 from casework.lifecycle import TicketState as S
@@ -41,16 +42,29 @@ EARLIER_TICKETS_SHOWN = 5
 
 
 def transition(
-    session: AsyncSession, ticket: Ticket, to: TicketState, *, actor: str, reason: str | None = None
+    session: AsyncSession,
+    ticket: Ticket,
+    to: TicketState,
+    *,
+    actor: str,
+    reason: str | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Move a ticket to ``to`` and write the audit row (in the caller's transaction)."""
+    """Move a ticket to ``to`` and write the audit row (in the caller's transaction); a
+    channel's ticket also gets its push-back row (回传) there, so none is lost."""
     check_move(ticket.id, ticket.state, to)
     session.add(
         TicketTransition(
-            ticket=ticket, from_state=ticket.state, to_state=to, actor=actor, reason=reason
+            ticket=ticket,
+            from_state=ticket.state,
+            to_state=to,
+            actor=actor,
+            reason=reason,
+            **({"at": at} if at else {}),
         )
     )
     ticket.state = to
+    pushback.on_transition(session, ticket, to, actor=actor, at=at)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -71,7 +85,7 @@ def recording_names(uniqueid: str) -> tuple[str, str]:
 def new_draft(
     session: AsyncSession,
     caller: str | None,
-    dialled: str,
+    dialled: str | None,
     *,
     actor: str,
     category: str | None = None,
@@ -79,12 +93,14 @@ def new_draft(
     agent_id: str | None = None,
     at: datetime | None = None,
     reason: str = "call entered the hotline",
+    origin: str | None = None,
 ) -> Ticket:
     """A call's ticket draft (受理中) and its first audit row, in the caller's transaction.
 
     ``source``: the centre of a hand-over ("handover:110"); otherwise the origin is the number
-    dialled ("phone:12369"). ``at`` dates both rows (a call reconciled after the fact)."""
-    origin = f"handover:{source}" if source else f"phone:{dialled}"
+    dialled ("phone:12369"), unless ``origin`` names it (an intake channel: "web:web").
+    ``at`` dates both rows (a call reconciled after the fact)."""
+    origin = origin or (f"handover:{source}" if source else f"phone:{dialled}")
     when = {"created_at": at} if at else {}
     ticket = Ticket(
         state=S.DRAFT,

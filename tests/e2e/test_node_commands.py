@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from app.speech.transcripts import wav_complete
 from core.settings import AsteriskSettings
 from tests.e2e.bed import Node, hotline
 from tests.e2e.helpers import api, last_call, start_agent
@@ -159,5 +160,9 @@ def test_the_readme_call_is_heard_end_to_end(
     assert call["outcome"] == "answered" and call["agent_id"] == "1001"
     for leg in (call["recording_in"], call["recording_out"]):
         path = node.recordings / leg
+        # MixMonitor finalises the WAV header a moment after the hang-up (later under load).
+        deadline = time.monotonic() + 15
+        while not wav_complete(path) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert duration(path) > 20, f"{leg} is only {duration(path):.1f} s"
         assert rms(path) > 300, f"{leg} is silent (rms {rms(path):.0f})"

@@ -86,13 +86,16 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_install_generates_secrets_once_and_keeps_the_operators_values(tmp_path: Path) -> None:
     path = write(tmp_path, 'node_id = "n9"\n')
-    assert ensure_config(path) == ["ami.secret", "api.token"]
+    assert ensure_config(path) == ["ami.secret", "api.token", "intake.channels[web].secret"]
     first = load_settings(path)
     assert first.node_id == "n9"
+    (web,) = first.intake.channels
+    assert (web.name, web.kind, web.auth) == ("web", "web", "hmac")
     assert path.stat().st_mode & 0o777 == 0o600
     assert ensure_config(path) == []
     again = load_settings(path)
     assert again.ami.secret == first.ami.secret and again.api.token == first.api.token
+    assert again.intake.channels[0].secret == web.secret
     other = tmp_path / "other.toml"
     ensure_config(other)
     assert load_settings(other).ami.secret != first.ami.secret
