@@ -63,7 +63,7 @@ function render() {
   $("categories").replaceChildren(...view.categories.map((row) => {
     const li = el("li");
     const bar = el("span", null, "bar"); bar.style.width = `${Math.max(4, (100 * row.count) / top)}%`;
-    const track = el("span"); track.append(bar);
+    const track = el("span", null, "track"); track.append(bar);
     li.append(el("span", row.category === "未分类" ? t("uncategorised") : row.category, "name"), track, el("span", row.count, "n"));
     return li;
   }));
