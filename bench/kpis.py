@@ -13,9 +13,9 @@ rows.
 
 Measured: ``KpiService.report`` for June 2025 (it counts May as well: the previous period) by
 none and by department, p50 of ``--runs`` runs, beside one hand-written SQL aggregating the
-same tables over the same two months (plain sums, and the agents' state spans by LEAD). The schema is first main's (``--base`` revision), then
-the head's (this branch's indexes, migration 0013): both are printed, with the time the
-indexes took to build.
+same tables over the same two months (plain sums, and the agents' state spans by LEAD). The
+schema is first main's (``BASE`` revision), then the head's (this branch's indexes,
+migration 0013): both are printed, with the time the indexes took to build.
 
     .venv/bin/python -m bench.kpis --calls 3000000 --tickets 2000000
     .venv/bin/python -m bench.kpis --calls 20000 --tickets 15000 --db sqlite   # quick look
