@@ -16,6 +16,8 @@ from app.agents.http import router as agents_routes
 from app.agents.http import sockets as agent_sockets
 from app.auth.http import router as users_routes
 from app.auth.http import sign_in
+from app.bigscreen.http import router as bigscreen_routes
+from app.bigscreen.http import sockets as bigscreen_sockets
 from app.callbacks.http import router as callbacks_routes
 from app.calls.http import router as calls_routes
 from app.cases.http import router as cases_routes
@@ -64,6 +66,8 @@ def create_app(settings: Settings) -> FastAPI:
         calls_routes,
         agents_routes,
         agent_sockets,
+        bigscreen_routes,
+        bigscreen_sockets,
         callbacks_routes,
         speech_routes,
         kpis_routes,

@@ -66,6 +66,10 @@ class Ticket(Base):
         Index("ix_tickets_state_sign_due", "state", "sign_due_at"),
         # The portal's done tab: a department's history newest first, without a sort.
         Index("ix_tickets_department_updated", "department", "updated_at", "id"),
+        # KPI periods (migration 0013): a month of a year without a whole-table scan.
+        Index("ix_tickets_dispatched_at", "dispatched_at"),
+        Index("ix_tickets_published_at", "published_at"),
+        Index("ix_tickets_reply_due_at", "reply_due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -132,6 +136,8 @@ class TicketTransition(Base):
     """Audit row: who moved a ticket from which state to which, when and why."""
 
     __tablename__ = "ticket_transitions"
+    # KPIs count the registering move in a period (migration 0013).
+    __table_args__ = (Index("ix_ticket_transitions_to_state_at", "to_state", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
@@ -148,6 +154,7 @@ class Call(Base):
     """One inbound call as Asterisk saw it; written when the call enters our IVR."""
 
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_started_at", "started_at"),)  # KPI periods (0013)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # node_id:uniqueid
     node_id: Mapped[str] = mapped_column(String(32))
@@ -299,6 +306,8 @@ class Callback(Base):
     __table_args__ = (
         UniqueConstraint("ticket_id", "round", name="uq_callbacks_ticket_round"),
         Index("ix_callbacks_status_next", "status", "next_attempt_at"),
+        Index("ix_callbacks_finished_at", "finished_at"),
+        Index("ix_callbacks_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -397,7 +406,10 @@ class QueueEntry(Base):
     level): written from CallQueued, closed by AgentConnected or CallerAbandoned."""
 
     __tablename__ = "queue_entries"
-    __table_args__ = (Index("ix_queue_entries_queue_joined", "queue", "joined_at"),)
+    __table_args__ = (
+        Index("ix_queue_entries_queue_joined", "queue", "joined_at"),
+        Index("ix_queue_entries_joined_at", "joined_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     node_id: Mapped[str] = mapped_column(String(32))

@@ -31,6 +31,7 @@ from app.agents.hub import AgentHub
 from app.agents.service import AgentService
 from app.agents.wallboard import Wallboard
 from app.auth.service import Principal, Role, UserService
+from app.bigscreen.service import BigScreen
 from app.callbacks.service import CALLBACK_DUE_STATES, CallbackService
 from app.calls.actions import CallActions
 from app.calls.missed import MissedCalls
@@ -232,7 +233,7 @@ class Runtime:
         )
         self.kpis = KpiService(sessions, self.departments, settings.kpis, self.tz, now)
         self.reports = ReportService(sessions, self.kpis, self.departments, self.tz, now)
-        self.ticket_edits = TicketEditor(sessions, self.departments)
+        self.ticket_edits = TicketEditor(sessions, self.departments, self.bus.publish)
         self.call_actions = CallActions(sessions, self.control)
         self.users = UserService(
             sessions, settings.api.token.get_secret_value(), settings.api.session_hours
@@ -253,6 +254,15 @@ class Runtime:
             lambda: [settings.queue.name, *(line.queue for line in self.plan().specialised)],
             self.tz,
             settings.node_id,
+            utcnow,
+        )
+        # The hall's big screen: today's figures from the bus, re-read only at start and midnight.
+        self.bigscreen = BigScreen(
+            sessions,
+            self.agents.board,
+            self.agents.membership.snapshot,
+            settings.kpis,
+            self.tz,
             utcnow,
         )
         self._rebuild_task: asyncio.Task[None] | None = None
@@ -301,6 +311,7 @@ class Runtime:
         b.subscribe(ChannelHungUp, self.live.on_hangup, name="live.agent_left")
         b.subscribe(Event, self.agents.on_call_event, name="agents.calls")
         b.subscribe(Event, self.wallboard.on_event, name="wallboard.queue_entries")
+        b.subscribe(Event, self.bigscreen.on_event, name="bigscreen.today")
 
     async def start(self) -> None:
         self._wire()
@@ -313,6 +324,7 @@ class Runtime:
         await self.live.start()
         await self.agents.start()
         await self.wallboard.start()
+        await self.bigscreen.start()
         await self.agi.start()
         self._tracker_task = asyncio.create_task(self._dispatch_ami(), name="cti.dispatch")
         self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
@@ -413,6 +425,7 @@ class Runtime:
         await self.live.stop()
         await self.agents.stop()
         await self.wallboard.stop()
+        await self.bigscreen.stop()
         await self.transcription.stop()
         await self.bus.stop()
         await self.engine.dispose()

@@ -284,6 +284,33 @@ class KeywordAlert(Event):
     transfer_path: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketRegistered(Event):
+    """受理: a ticket left draft for ``registered`` (the desk's 登记受理 or a workflow request),
+    published after the commit. The big screen counts today's intake and its categories."""
+
+    name: ClassVar[str] = "ticket.registered"
+    ticket_id: int
+    category: str | None
+    source: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurgeAlert(Event):
+    """PLACEHOLDER, produced by a later issue (surge detection, 热点/突发诉求): more requests on
+    one matter than usual in a short window. Nothing publishes it yet; the big screen already
+    subscribes and lists it, so the detector only has to publish it."""
+
+    name: ClassVar[str] = "surge_alert"
+    category: str  # the matter (a catalogue category)
+    count: int  # requests in the window
+    window_minutes: int
+    baseline: float | None = None  # what the window usually holds
+    district: str | None = None  # a district's department code, None: the whole city
+    message: str = ""  # what the hall screen shows, e.g. "朝阳区停水诉求 30 分钟 42 件"
+
+
 # --- the case loop (接诉即办): app.cases.loop publishes these after its commit ----------------
 
 

@@ -8,15 +8,17 @@ the lifecycle belong to the ticket workflow, not to the desk.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.service import Principal, Role
-from app.cases.service import InvalidTransition, transition
+from app.cases.service import InvalidTransition, registered_event, transition
 from app.departments.service import CatalogueProblem, DepartmentService
 from app.models import Ticket
 from casework.lifecycle import TicketState
+from core.events import Event, TicketRegistered
 
 # States in which the desk may still change what the ticket says.
 EDITABLE = frozenset({TicketState.DRAFT, TicketState.REGISTERED})
@@ -46,10 +48,14 @@ class TicketEdit:
 
 class TicketEditor:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], departments: DepartmentService
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        departments: DepartmentService,
+        publish: Callable[[Event], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._departments = departments
+        self._publish = publish  # the bus: TicketRegistered after the commit
 
     async def save(self, ticket_id: int, edit: TicketEdit, who: Principal) -> Ticket:
         if edit.district and edit.district.strip():
@@ -57,6 +63,7 @@ class TicketEditor:
                 await self._departments.check_district(edit.district.strip(), "the ticket")
             except CatalogueProblem as exc:
                 raise TicketEditError(str(exc), 422) from exc
+        registered: TicketRegistered | None = None
         async with self._sessions.begin() as session:
             ticket = await session.get(Ticket, ticket_id)
             if ticket is None:
@@ -82,6 +89,7 @@ class TicketEditor:
                         "a ticket needs a category and a description before it is registered",
                         422,
                     )
+                registered = registered_event(ticket, TicketState.REGISTERED, who.actor)
                 try:
                     transition(
                         session,
@@ -93,4 +101,6 @@ class TicketEditor:
                 except InvalidTransition as exc:  # pragma: no cover - EDITABLE guards it
                     raise TicketEditError(str(exc), 409) from exc
             await session.flush()
-            return ticket
+        if registered is not None and self._publish is not None:
+            self._publish(registered)
+        return ticket

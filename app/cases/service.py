@@ -31,6 +31,7 @@ from core.events import (
     HandoverResult,
     PromptPlayed,
     ScreenPop,
+    TicketRegistered,
     TicketSummary,
     utcnow,
 )
@@ -65,6 +66,16 @@ def transition(
     )
     ticket.state = to
     pushback.on_transition(session, ticket, to, actor=actor, at=at)
+
+
+def registered_event(ticket: Ticket, to: TicketState, actor: str) -> TicketRegistered | None:
+    """The ``TicketRegistered`` a move from draft to registered owes (publish it after the
+    commit), or None for any other move."""
+    if to is not S.REGISTERED or ticket.state is not S.DRAFT:
+        return None
+    return TicketRegistered(
+        ticket_id=ticket.id, category=ticket.category, source=ticket.source, actor=actor
+    )
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -359,9 +370,12 @@ class TicketService:
             ticket = await session.get(Ticket, ticket_id, with_for_update=True)
             if ticket is None:
                 raise LookupError(f"ticket {ticket_id} does not exist")
+            registered = registered_event(ticket, to, actor)
             transition(session, ticket, to, actor=actor, reason=reason)
             if then is not None:
                 await then(session, ticket)
+        if registered is not None:
+            self._bus.publish(registered)
         found = await self.get_ticket(ticket_id)
         assert found is not None
         return found

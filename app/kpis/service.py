@@ -32,6 +32,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -645,24 +646,39 @@ class KpiService:
     @staticmethod
     def _states(start: datetime, until: datetime, scope: Scope) -> Select[Any]:
         """Seconds per agent and state in ``[start, until)``: each change lasts until the
-        agent's next one (LEAD), the one in force at ``start`` counted from ``start``."""
-        a = AgentStateChange
-        before = (
-            select(a.agent_id, func.max(a.at).label("at"))
-            .where(a.at < instant(start))
-            .group_by(a.agent_id)
-            .subquery()
-        )
-        in_force = exists().where(before.c.agent_id == a.agent_id, before.c.at == a.at)
-        changes = select(
-            a.agent_id,
-            a.state,
-            a.at,
-            func.lead(a.at).over(partition_by=a.agent_id, order_by=(a.at, a.id)).label("next"),
-        ).where(a.at < instant(until), or_(a.at >= instant(start), in_force))
+        agent's next one (LEAD), the one in force at ``start`` counted from ``start``.
+
+        The rows read are the period's changes and, per agent, the one change in force at
+        ``start`` (found by the index (agent_id, at)), never the months before the period."""
+        a, x = AgentStateChange, aliased(AgentStateChange)
+        agents = select(a.agent_id).distinct()
         if scope.agent is not None:
-            changes = changes.where(a.agent_id == scope.agent)
-        ch = changes.subquery()
+            agents = agents.where(a.agent_id == scope.agent)
+        who = agents.subquery()
+        last_before = (
+            select(func.max(x.at))
+            .where(x.agent_id == who.c.agent_id, x.at < instant(start))
+            .scalar_subquery()
+        )
+        in_force = (
+            select(a.agent_id, a.state, a.at, a.id)
+            .join(who, who.c.agent_id == a.agent_id)
+            .where(a.at == last_before)
+        )
+        in_period = select(a.agent_id, a.state, a.at, a.id).where(
+            a.at >= instant(start), a.at < instant(until)
+        )
+        if scope.agent is not None:
+            in_period = in_period.where(a.agent_id == scope.agent)
+        rows = union_all(in_force, in_period).subquery()
+        ch = select(
+            rows.c.agent_id,
+            rows.c.state,
+            rows.c.at,
+            func.lead(rows.c.at)
+            .over(partition_by=rows.c.agent_id, order_by=(rows.c.at, rows.c.id))
+            .label("next"),
+        ).subquery()
         begins = later(ch.c.at, instant(start))
         ends = earlier(func.coalesce(ch.c.next, instant(until)), instant(until))
         return select(ch.c.agent_id, ch.c.state, func.sum(seconds_between(begins, ends))).group_by(

@@ -1,5 +1,6 @@
-"""The pages: desk, wallboard, callback monitor, department portal, dispatch, reports. Each
-carries no data; it signs in and reads everything through the API. Their code and styles are
+"""The pages: desk, wallboard, big screen, callback monitor, department portal, dispatch,
+reports, and the citizen's form and tracking. Each carries no data; it signs in (or, for the
+citizen's pages, asks nothing) and reads everything through the API. Their code and styles are
 served from ``app/static``."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def _page(path: str, file: str, doc: str) -> None:
 # Each page carries no data: it signs in and reads everything through the API.
 _page("/desk", "desk.html", "The agent desk (座席工作台).")
 _page("/wallboard", "wallboard.html", "The supervisor's wallboard (班长监控).")
+_page("/bigscreen", "bigscreen.html", "The hall's big screen (大屏): today's figures, live.")
 _page("/callbacks", "callbacks.html", "The satisfaction-callback campaign monitor (supervisors).")
 _page("/portal", "portal.html", "The department portal (承办单位): pool, accept, reply, dispute.")
 _page("/dispatch", "dispatch.html", "The dispatcher's page (派单): queue, disputes, extensions.")

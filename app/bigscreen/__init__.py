@@ -1,0 +1,1 @@
+"""The hall's big screen (大屏): today's figures kept from the bus, pushed over a WebSocket."""
