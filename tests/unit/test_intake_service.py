@@ -263,6 +263,20 @@ async def test_tracking_shows_steps_dates_and_department_only(bed: Bed) -> None:
     assert first_reply_status(ticket, bed.clock.now) == "met"  # the dispatcher's move
 
 
+async def test_a_claimed_channel_ticket_is_pushed_back_like_any_move(bed: Bed) -> None:
+    """The claim takes a fast path (one UPDATE, no transition()); its push-back row must still
+    be written in the same transaction."""
+    done = await bed.intake.submit(WEB, request("w-claim"))
+    loop = build_loop(bed.engine, bed.clock, Events())
+    await loop.dispatch(done.ticket_id, DISPATCHER, mode="grab", eligible=["cgj"])
+    await loop.claim(done.ticket_id, dept("cgj"))
+    states = [row.state for row in await bed.outbox() if row.ticket_id == done.ticket_id]
+    assert states == ["registered", "dispatched", "accepted"]
+    progress = await bed.intake.track(done.ticket_number, done.query_code)
+    assert progress is not None
+    assert [s["step"] for s in progress["steps"]][-1] == "accepted"
+
+
 async def test_first_reply_overdue_when_nobody_moves(bed: Bed) -> None:
     done = await bed.intake.submit(WEB, request())
     ticket = await bed.ticket(done.ticket_id)
