@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -119,6 +120,9 @@ class Ticket(Base):
     # The channel's first-reply time (GB/T 33358) and the first person's move on the ticket.
     first_reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_reply_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 保密件 (whistle-blowing, personal matters): the citizen's number is masked for whoever
+    # lacks the right, and every unmasked view is logged (app.cases.confidential).
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     calls: Mapped[list[Call]] = relationship(back_populates="ticket")
     transitions: Mapped[list[TicketTransition]] = relationship(
@@ -657,3 +661,15 @@ class PushBack(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     ticket: Mapped[Ticket] = relationship()
+
+
+class ConfidentialView(Base):
+    """One unmasked view of a 保密件's citizen data: who received it, when, through which route."""
+
+    __tablename__ = "confidential_views"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    who: Mapped[str] = mapped_column(String(64))  # Principal.actor: "supervisor:wang"
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    route: Mapped[str] = mapped_column(String(120))  # "GET /api/tickets/{ticket_id}"

@@ -39,6 +39,7 @@ from app.calls.reconcile import Reconciler
 from app.calls.stats import NumberStats
 from app.calls.transfers import Transfers
 from app.cases.attachments import AttachmentStore
+from app.cases.confidential import ConfidentialLog
 from app.cases.edits import TicketEditor
 from app.cases.loop import CaseLoop
 from app.cases.service import TicketService
@@ -234,6 +235,7 @@ class Runtime:
         self.kpis = KpiService(sessions, self.departments, settings.kpis, self.tz, now)
         self.reports = ReportService(sessions, self.kpis, self.departments, self.tz, now)
         self.ticket_edits = TicketEditor(sessions, self.departments, self.bus.publish)
+        self.confidential = ConfidentialLog(sessions, now)
         self.call_actions = CallActions(sessions, self.control)
         self.users = UserService(
             sessions, settings.api.token.get_secret_value(), settings.api.session_hours

@@ -10,8 +10,11 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.callbacks.service import CallbackError
+from app.cases.confidential import mask_number
 from app.edge import (
     SUPERVISORS,
+    CurrentUser,
+    RouteDep,
     RuntimeDep,
     authenticated,
 )
@@ -51,13 +54,21 @@ class CallbackOut(BaseModel):
 @router.get("/callbacks", response_model=list[CallbackOut], dependencies=[SUPERVISORS])
 async def list_callbacks(
     rt: RuntimeDep,
+    who: CurrentUser,
+    route: RouteDep,
     status_: Annotated[str | None, Query(alias="status", pattern=r"^[a-z_]{1,16}$")] = None,
     ticket_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     """Callbacks, newest first; ``status=unreachable`` (or no_rating, do_not_call) is the
-    manual follow-up list."""
-    return await rt.callbacks.list(status=status_, ticket_id=ticket_id, limit=limit)
+    manual follow-up list. A 保密件's number is shown to supervisors and logged as viewed."""
+    found = await rt.callbacks.list(status=status_, ticket_id=ticket_id, limit=limit)
+    masked = await rt.confidential.masked_for(who, (c.ticket_id for c in found), route)
+    rows = [CallbackOut.model_validate(c) for c in found]
+    for row in rows:
+        if row.ticket_id in masked:
+            row.number = mask_number(row.number) or ""
+    return rows
 
 
 @router.get("/callbacks/campaigns", dependencies=[SUPERVISORS])

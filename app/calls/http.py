@@ -14,10 +14,12 @@ from app.auth.service import Principal
 from app.calls.actions import CallActionError
 from app.calls.missed import MissedCallError
 from app.calls.transfers import TransferError
+from app.cases.confidential import mask_number
 from app.edge import (
     STAFF,
     SUPERVISORS,
     CurrentUser,
+    RouteDep,
     RowId,
     RuntimeDep,
     authenticated,
@@ -104,11 +106,25 @@ class NumberDayOut(BaseModel):
 @router.get("/calls", response_model=list[CallOut], dependencies=[STAFF])
 async def list_calls(
     rt: RuntimeDep,
+    who: CurrentUser,
+    route: RouteDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     caller: Annotated[str | None, Query(max_length=32)] = None,
     since: datetime | None = None,
 ) -> Any:
-    return await rt.tickets.list_calls(limit=limit, caller=caller, since=since)
+    """Calls, newest first. A 保密件's calls show the number masked to whoever lacks the right
+    (app.cases.confidential), and a search by number does not find them for them."""
+    calls = await rt.tickets.list_calls(limit=limit, caller=caller, since=since)
+    masked = await rt.confidential.masked_for(who, (c.ticket_id for c in calls), route)
+    rows = []
+    for call in calls:
+        row = CallOut.model_validate(call)
+        if row.ticket_id in masked:
+            if caller:
+                continue
+            row.caller = mask_number(row.caller)
+        rows.append(row)
+    return rows
 
 
 @router.post(

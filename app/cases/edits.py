@@ -43,6 +43,7 @@ class TicketEdit:
     district: str | None = None  # a district's department code; "" clears it
     urgency: str | None = None
     contact_consent: bool | None = None
+    confidential: bool | None = None  # 保密件
     register_ticket: bool = False
 
 
@@ -81,6 +82,8 @@ class TicketEditor:
                     setattr(ticket, name, value.strip() or None)
             if edit.contact_consent is not None:
                 ticket.contact_consent = edit.contact_consent
+            if edit.confidential is not None:
+                ticket.confidential = edit.confidential
             if who.role is Role.AGENT and ticket.agent_id is None:
                 ticket.agent_id = who.agent_id
             if edit.register_ticket and ticket.state is TicketState.DRAFT:

@@ -17,6 +17,7 @@ from app.auth.service import Principal, Role
 from app.callbacks.http import CallbackOut
 from app.calls.http import CallOut, TransferOut
 from app.cases.attachments import MAX_BYTES
+from app.cases.confidential import mask_number
 from app.cases.edits import TicketEdit, TicketEditError
 from app.cases.loop import VIEWS, CaseRefused
 from app.departments.service import CatalogueProblem
@@ -26,6 +27,7 @@ from app.edge import (
     READERS,
     SUPERVISORS,
     CurrentUser,
+    RouteDep,
     RowId,
     RuntimeDep,
     allow,
@@ -158,6 +160,8 @@ class TicketOut(BaseModel):
     first_reply_due_at: datetime | None = None
     first_reply_at: datetime | None = None
     first_reply_status: str | None = None  # met | breached | pending | overdue
+    # 保密件: for whoever lacks the right, caller (and the calls' and callbacks' numbers) masked
+    confidential: bool = False
     replies: list[ReplyOut] = []
     attachments: list[AttachmentOut] = []
     disputes: list[DisputeOut] = []
@@ -181,6 +185,7 @@ class TicketPatchIn(BaseModel):
     district: str | None = Field(default=None, max_length=64)
     urgency: Literal["normal", "urgent"] | None = None
     contact_consent: bool | None = None
+    confidential: bool | None = None  # 保密件
     # Move the draft to 已受理 (registered) with this save.
     register_ticket: bool = False
 
@@ -201,13 +206,33 @@ def refusals() -> Iterator[None]:
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, dependencies=[READERS])
-async def get_ticket(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
+async def get_ticket(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser, route: RouteDep) -> Any:
     with refusals():
         await rt.caseloop.check_visible(ticket_id, who)
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
-async def _ticket_out(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut:
+async def _ticket_out(ticket_id: int, rt: Runtime, who: Principal, route: str) -> TicketOut:
+    out = await _ticket_view(ticket_id, rt, who)
+    if out.confidential and await rt.confidential.masked_for(who, [ticket_id], route):
+        return _masked(out)
+    return out
+
+
+def _masked(out: TicketOut) -> TicketOut:
+    """A 保密件 for whoever lacks the right: every copy of the citizen's number masked."""
+    return out.model_copy(
+        update={
+            "caller": mask_number(out.caller),
+            "calls": [c.model_copy(update={"caller": mask_number(c.caller)}) for c in out.calls],
+            "callbacks": [
+                c.model_copy(update={"number": mask_number(c.number)}) for c in out.callbacks
+            ],
+        }
+    )
+
+
+async def _ticket_view(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut:
     ticket = await rt.tickets.get_ticket(ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} does not exist")
@@ -234,7 +259,8 @@ async def _ticket_out(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut:
 async def _department_view(
     out: TicketOut, ticket: Ticket, scope: frozenset[str], rt: Runtime
 ) -> TicketOut:
-    """What a department handler sees: the request with the citizen's number (to handle it),
+    """What a department handler sees: the request with the citizen's number (to handle it;
+    masked on a 保密件),
     the ticket's handling from its first dispatch on, and its own departments' replies,
     disputes, extensions and supervision. Not the calls (recording paths), hand-overs,
     transcripts, live alerts, callbacks or the agent; another department's words in the
@@ -281,7 +307,7 @@ WORKFLOW_STEPS: dict[Role, frozenset[TicketState]] = {
 
 @router.post("/tickets/{ticket_id}/transitions", response_model=TicketOut, dependencies=[READERS])
 async def move_ticket(
-    ticket_id: RowId, body: TransitionIn, rt: RuntimeDep, who: CurrentUser
+    ticket_id: RowId, body: TransitionIn, rt: RuntimeDep, who: CurrentUser, route: RouteDep
 ) -> Any:
     """The handling workflow: register, dispatch (with the department), accept, dispute,
     reply, answer directly, close, reopen. A reply or direct answer schedules the
@@ -295,7 +321,7 @@ async def move_ticket(
         )
     with refusals():
         await rt.move_ticket(ticket_id, body.to, body.reason, body.department, who=who)
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
 @router.patch(
@@ -304,14 +330,14 @@ async def move_ticket(
     dependencies=[allow(Role.AGENT, Role.SUPERVISOR)],
 )
 async def save_ticket(
-    ticket_id: RowId, body: TicketPatchIn, rt: RuntimeDep, who: CurrentUser
+    ticket_id: RowId, body: TicketPatchIn, rt: RuntimeDep, who: CurrentUser, route: RouteDep
 ) -> Any:
     """Save what the agent wrote; ``register_ticket: true`` also moves the draft to 已受理."""
     try:
         await rt.ticket_edits.save(ticket_id, TicketEdit(**body.model_dump()), who)
     except TicketEditError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
 # --- the case loop ---------------------------------------------------------------------------
@@ -384,6 +410,7 @@ class QueueRowOut(BaseModel):
     district: str | None = None
     urgency: str | None
     created_at: datetime
+    confidential: bool = False  # 保密件 (rows never carry the citizen's number)
     suggestion: SuggestionOut | None = None
 
 
@@ -408,6 +435,7 @@ class PortalRowOut(BaseModel):
     sla_status: str | None
     forced: bool
     supervised: bool
+    confidential: bool = False  # 保密件 (rows never carry the citizen's number)
     created_at: datetime
 
 
@@ -448,7 +476,9 @@ async def reviews(rt: RuntimeDep) -> Any:
 
 
 @router.post("/tickets/{ticket_id}/dispatch", response_model=TicketOut, dependencies=[DISPATCHERS])
-async def dispatch(ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+async def dispatch(
+    ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: CurrentUser, route: RouteDep
+) -> Any:
     with refusals():
         await rt.caseloop.dispatch(
             ticket_id,
@@ -459,7 +489,7 @@ async def dispatch(ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: Curr
             eligible=body.eligible,
             note=body.note,
         )
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
 @router.post(
@@ -467,10 +497,12 @@ async def dispatch(ticket_id: RowId, body: DispatchIn, rt: RuntimeDep, who: Curr
     response_model=TicketOut,
     dependencies=[allow(Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR)],
 )
-async def confirm_by_phone(ticket_id: RowId, body: NoteIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+async def confirm_by_phone(
+    ticket_id: RowId, body: NoteIn, rt: RuntimeDep, who: CurrentUser, route: RouteDep
+) -> Any:
     with refusals():
         await rt.caseloop.confirm_phone(ticket_id, who, body.note)
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
 @router.get("/portal/tickets", response_model=list[PortalRowOut], dependencies=[DEPARTMENTS])
@@ -491,24 +523,26 @@ async def portal(
 
 
 @router.post("/tickets/{ticket_id}/claim", response_model=TicketOut, dependencies=[DEPARTMENTS])
-async def claim(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
+async def claim(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser, route: RouteDep) -> Any:
     with refusals():
         await rt.caseloop.claim(ticket_id, who)
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
 @router.post("/tickets/{ticket_id}/accept", response_model=TicketOut, dependencies=[DEPARTMENTS])
-async def accept(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser) -> Any:
+async def accept(ticket_id: RowId, rt: RuntimeDep, who: CurrentUser, route: RouteDep) -> Any:
     with refusals():
         await rt.caseloop.accept(ticket_id, who)
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
 @router.post("/tickets/{ticket_id}/reply", response_model=TicketOut, dependencies=[DEPARTMENTS])
-async def reply(ticket_id: RowId, body: ReplyIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+async def reply(
+    ticket_id: RowId, body: ReplyIn, rt: RuntimeDep, who: CurrentUser, route: RouteDep
+) -> Any:
     with refusals():
         await rt.caseloop.reply(ticket_id, who, body.text, then=rt.callbacks.schedule_for)
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
 @router.post(
@@ -593,12 +627,33 @@ async def decide_extension(
 @router.post(
     "/tickets/{ticket_id}/supervisions", response_model=TicketOut, dependencies=[SUPERVISORS]
 )
-async def supervise(ticket_id: RowId, body: SuperviseIn, rt: RuntimeDep, who: CurrentUser) -> Any:
+async def supervise(
+    ticket_id: RowId, body: SuperviseIn, rt: RuntimeDep, who: CurrentUser, route: RouteDep
+) -> Any:
     with refusals():
         await rt.caseloop.supervise(ticket_id, who, body.level, body.note)
-    return await _ticket_out(ticket_id, rt, who)
+    return await _ticket_out(ticket_id, rt, who, route)
 
 
 @router.get("/supervision/summary", response_model=SummaryOut, dependencies=[SUPERVISORS])
 async def supervision_summary(rt: RuntimeDep) -> Any:
     return await rt.caseloop.summary()
+
+
+class ConfidentialViewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    who: str
+    at: datetime
+    route: str
+
+
+@router.get(
+    "/tickets/{ticket_id}/confidential-views",
+    response_model=list[ConfidentialViewOut],
+    dependencies=[SUPERVISORS],
+)
+async def confidential_views(ticket_id: RowId, rt: RuntimeDep) -> Any:
+    """保密件: who received the ticket's citizen data unmasked, when, through which route."""
+    if await rt.tickets.get_ticket(ticket_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} does not exist")
+    return await rt.confidential.views(ticket_id)

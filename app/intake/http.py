@@ -126,9 +126,9 @@ def _json(body: bytes) -> Any:
 )
 async def submit(channel: str, request: Request, rt: RuntimeDep) -> Any:
     """A citizen's request from a channel (JSON: external_id, category, description, address,
-    phone, contact_consent, summary, attachments [{filename, content_base64}]). 201 with the
-    ticket number and query code; the same request again 200 with the same ticket; the same
-    external_id with another request 409."""
+    phone, contact_consent, summary, confidential (保密件), attachments [{filename,
+    content_base64}]). 201 with the ticket number and query code; the same request again 200
+    with the same ticket; the same external_id with another request 409."""
     found, body = await _signed(request, rt, channel)
     try:
         parsed = ChannelRequestIn.model_validate(_json(body))
@@ -154,13 +154,9 @@ def _records(body: bytes, content_type: str) -> list[Any]:
         rows = []
         for row in csv.DictReader(io.StringIO(text)):
             record: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
-            if "contact_consent" in record:
-                record["contact_consent"] = str(record["contact_consent"]).lower() in {
-                    "1",
-                    "true",
-                    "yes",
-                    "是",
-                }
+            for flag in ("contact_consent", "confidential"):
+                if flag in record:
+                    record[flag] = str(record[flag]).lower() in {"1", "true", "yes", "是"}
             rows.append(record)
         return rows
     data = _json(body)

@@ -140,6 +140,7 @@ class CitizenRequest(BaseModel):
     phone: str | None = Field(default=None, pattern=PHONE)
     contact_consent: bool = False
     summary: str | None = Field(default=None, max_length=200)
+    confidential: bool = False  # 保密件: the citizen's number is masked (app.cases.confidential)
 
 
 class ChannelRequestIn(CitizenRequest):
@@ -166,6 +167,8 @@ def decode_uploads(items: Sequence[AttachmentIn]) -> list[Upload]:
 def request_hash(request: CitizenRequest, uploads: Sequence[Upload] = ()) -> str:
     """SHA-256 of the request as understood (fields and files), the idempotency check."""
     fields = request.model_dump(exclude={"external_id", "attachments"})
+    if not fields["confidential"]:
+        del fields["confidential"]  # requests hashed before the flag existed still match
     fields["files"] = [[u.filename, hashlib.sha256(u.data).hexdigest()] for u in uploads]
     canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -366,6 +369,8 @@ class IntakeService:
         ticket.summary = request.summary or request.description[:60]
         ticket.address = request.address
         ticket.contact_consent = request.contact_consent
+        # Once confidential, an updated import row does not unmask it (the desk may).
+        ticket.confidential = ticket.confidential or request.confidential
 
     # --- the provincial platform's batch import ---------------------------------------------
 
