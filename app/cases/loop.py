@@ -155,6 +155,7 @@ PORTAL_COLUMNS = (
     Ticket.sla_status,
     Ticket.forced,
     Ticket.supervised,
+    Ticket.confidential,  # a badge only: rows never carry the citizen's number
     Ticket.created_at,
 )
 
