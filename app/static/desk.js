@@ -11,7 +11,7 @@ const TEXT = {
     consult: "咨询转接", completeTransfer: "完成转接", cancelTransfer: "取消转接", threeway: "三方通话",
     blind: "直接转接", hangup: "挂断", category: "类别", address: "地址", district: "所属区县",
     noDistrict: "未指定", description: "诉求内容",
-    urgency: "紧急程度", normal: "一般", urgent: "紧急", consent: "同意回访联系", save: "保存",
+    urgency: "紧急程度", normal: "一般", urgent: "紧急", consent: "同意回访联系", confidential: "保密件", save: "保存",
     register: "登记受理", badCategory: "请从目录中选择类别", categoryHint: "从目录中选择，可输入筛选", needCategory: "登记受理前请选择类别", earlier: "历史工单", created: "时间", status: "状态", saved: "已保存",
     registered: "已登记受理", callEnded: "通话已结束", consulting: "正在咨询…", centreAnswered: "已接听，可完成转接", transferred: "已转接",
     cancelled: "已取消转接", threewayOn: "三方通话中", badTarget: "请输入转接号码",
@@ -33,7 +33,7 @@ const TEXT = {
     threeway: "Three-way", blind: "Blind transfer", hangup: "Hang up", category: "Category",
     address: "Address", district: "District", noDistrict: "Not set", description: "Request",
     urgency: "Urgency", normal: "Normal",
-    urgent: "Urgent", consent: "May call back", save: "Save", register: "Register",
+    urgent: "Urgent", consent: "May call back", confidential: "Confidential", save: "Save", register: "Register",
     badCategory: "Choose a category from the catalogue", categoryHint: "Choose from the catalogue; type to filter",
     needCategory: "Choose a category before registering",
     earlier: "Earlier tickets", created: "Created", status: "Status", saved: "Saved",
@@ -230,7 +230,7 @@ function showPop(pop) {
   $("t-category").setCustomValidity("");
   $("t-address").value = ""; $("t-district").value = ""; $("t-description").value = "";
   $("t-urgency").value = "normal";
-  $("t-consent").checked = false;
+  $("t-consent").checked = false; $("t-confidential").checked = false;
   $("save-status").textContent = ""; $("call-status").textContent = "";
   transferButtons(false);
   $("live").hidden = true; $("alert").hidden = true;
@@ -339,7 +339,8 @@ async function saveTicket(register) {
     const ticket = await api(`/api/tickets/${desk.pop.ticket_id}`, "PATCH", {
       category: $("t-category").value, address: $("t-address").value, district: $("t-district").value,
       description: $("t-description").value, urgency: $("t-urgency").value,
-      contact_consent: $("t-consent").checked, register_ticket: register,
+      contact_consent: $("t-consent").checked, confidential: $("t-confidential").checked,
+      register_ticket: register,
     });
     $("save-status").textContent = ticket.state === "registered" ? t("registered") : t("saved");
     $("save-status").dataset.state = ticket.state;
