@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -331,24 +331,10 @@ class Runtime:
         self._tracker_task = asyncio.create_task(self._dispatch_ami(), name="cti.dispatch")
         self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
         await self.callbacks.start()
-        self.scheduler.add_job(
-            self._sweep,
-            "interval",
-            seconds=self.settings.casework.sweep_seconds,
-            id="caseloop.sweep",
-            max_instances=1,
-            coalesce=True,
-        )
+        self._every(self._sweep, self.settings.casework.sweep_seconds, "caseloop.sweep")
         await self.reports.start()
         self._schedule_reports()
-        self.scheduler.add_job(
-            self._push_back,
-            "interval",
-            seconds=self.settings.intake.outbox_tick_seconds,
-            id="intake.outbox",
-            max_instances=1,
-            coalesce=True,
-        )
+        self._every(self._push_back, self.settings.intake.outbox_tick_seconds, "intake.outbox")
         self.scheduler.start()
         self.reconcile.trigger()
         log.info("hotline node %s started", self.settings.node_id)
@@ -383,6 +369,12 @@ class Runtime:
             await self.reports.scheduled(kind)
         except Exception:
             log.exception("scheduled %s report", kind.value)
+
+    def _every(self, job: Callable[[], Awaitable[None]], seconds: float, job_id: str) -> None:
+        """A periodic job on the node's one scheduler; a run still going skips the next."""
+        self.scheduler.add_job(
+            job, "interval", seconds=seconds, id=job_id, max_instances=1, coalesce=True
+        )
 
     async def _sweep(self) -> None:
         try:
