@@ -137,9 +137,7 @@ class CampaignConfig(BaseModel):
     @field_validator("categories")
     @classmethod
     def _categories(cls, value: list[str]) -> list[str]:
-        if any(not item.strip() for item in value):
-            raise ValueError("categories must not contain empty names")
-        return value
+        return named_categories(value)
 
     @field_validator("days")
     @classmethod
@@ -212,3 +210,10 @@ class CallbackSettings(BaseModel):
     def campaign_for(self, category: str | None) -> CampaignConfig | None:
         """The first campaign that serves ``category``, or None when none does."""
         return next((c for c in self.campaigns if c.matches(category)), None)
+
+
+def named_categories(value: list[str]) -> list[str]:
+    """A settings list of ticket categories: no blank names (shared by every section)."""
+    if any(not item.strip() for item in value):
+        raise ValueError("categories must not contain empty names")
+    return value

@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.campaigns import Window
+from core.campaigns import Window, named_categories
 
 # How an hour-based clock counts: "working" hours run only inside office hours on working days
 # (they stop over nights, weekends and holidays and run on make-up Saturdays); "clock" hours
@@ -88,9 +88,7 @@ class CategoryRule(DeadlineRule):
     @field_validator("categories")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:
-        if any(not name.strip() for name in value):
-            raise ValueError("categories must not contain empty names")
-        return value
+        return named_categories(value)
 
 
 def _default_rules() -> list[CategoryRule]:
