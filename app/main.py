@@ -27,6 +27,7 @@ from app.errors import install_error_handlers
 from app.intake.http import channels as intake_channels
 from app.intake.http import citizens as intake_public
 from app.intake.http import staff as intake_staff
+from app.knowledge.http import router as knowledge_routes
 from app.kpis.http import router as kpis_routes
 from app.pages.http import STATIC, pages
 from app.reports.http import router as reports_routes
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         callbacks_routes,
         speech_routes,
         kpis_routes,
+        knowledge_routes,
         reports_routes,
         intake_channels,
         intake_staff,

@@ -673,3 +673,79 @@ class ConfidentialView(Base):
     who: Mapped[str] = mapped_column(String(64))  # Principal.actor: "supervisor:wang"
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     route: Mapped[str] = mapped_column(String(120))  # "GET /api/tickets/{ticket_id}"
+
+
+# --- the knowledge base (app.knowledge) -----------------------------------------------------
+
+# The full-text index lives beside the models, built by migration 0016 only: on SQLite the
+# FTS5 table ``kb_articles_fts`` (and its shadow tables) kept in step by triggers, on
+# PostgreSQL the generated column ``kb_articles.search_vector`` with its GIN index. Neither
+# has a portable SQLAlchemy type, so schema comparisons skip them (see ``schema_object``).
+SEARCH_INDEX_OBJECTS = ("kb_articles_fts", "search_vector", "ix_kb_articles_search")
+
+
+def schema_object(obj: object, name: str | None, kind: str, reflected: bool, other: object) -> bool:
+    """Alembic's ``include_object``: everything but the knowledge base's search index."""
+    return not (reflected and name is not None and name.startswith(SEARCH_INDEX_OBJECTS))
+
+
+class KbArticle(Base):
+    """A knowledge-base article (知识库文章) as it stands now: its latest version, the tokens
+    the search index is built from, and how often agents answered with it."""
+
+    __tablename__ = "kb_articles"
+    __table_args__ = (Index("ix_kb_articles_department", "department"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    question: Mapped[str] = mapped_column(String(500))
+    answer: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(64))  # owning department's code
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    question_tokens: Mapped[str] = mapped_column(Text, default="")  # knowledge.index_tokens
+    body_tokens: Mapped[str] = mapped_column(Text, default="")  # answer and category
+    use_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))  # Principal.actor
+
+    versions: Mapped[list[KbArticleVersion]] = relationship(
+        back_populates="article", order_by="KbArticleVersion.version"
+    )
+
+
+class KbArticleVersion(Base):
+    """Every version of an article, the first and the current included: an edit adds one,
+    none is changed afterwards (a direct answer cites the version the agent read)."""
+
+    __tablename__ = "kb_article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "version", name="uq_kb_article_versions"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(String(500))
+    answer: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    edited_by: Mapped[str] = mapped_column(String(64))
+    edited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    article: Mapped[KbArticle] = relationship(back_populates="versions")
+
+
+class KbUse(Base):
+    """A direct answer (直接答复) given with an article: the ticket cites its id and version."""
+
+    __tablename__ = "kb_uses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("kb_articles.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,8 +25,9 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+import knowledge
 from app.agents.hub import AgentHub
 from app.agents.service import AgentService
 from app.agents.wallboard import Wallboard
@@ -47,6 +48,7 @@ from app.departments.service import DepartmentService
 from app.intake.limits import PublicLimits
 from app.intake.service import IntakeService
 from app.intake.webhooks import OutboxDispatcher
+from app.knowledge.service import KnowledgeBase
 from app.kpis.service import KpiService
 from app.models import Ticket
 from app.reports.service import ReportKind, ReportService
@@ -236,6 +238,7 @@ class Runtime:
         self.reports = ReportService(sessions, self.kpis, self.departments, self.tz, now)
         self.ticket_edits = TicketEditor(sessions, self.departments, self.bus.publish)
         self.confidential = ConfidentialLog(sessions, now)
+        self.knowledge = KnowledgeBase(sessions, self.departments, now)
         self.call_actions = CallActions(sessions, self.control)
         self.users = UserService(
             sessions, settings.api.token.get_secret_value(), settings.api.session_hours
@@ -270,6 +273,7 @@ class Runtime:
         self._rebuild_task: asyncio.Task[None] | None = None
         self._tracker_task: asyncio.Task[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
+        self._kb_warm_up: asyncio.Task[None] | None = None
         self.ami_connected = False
 
     def _on_ami_link(self, connected: bool) -> None:
@@ -322,6 +326,8 @@ class Runtime:
             await self.departments.load_if_empty(self.settings.catalogue_file)
         except CaseworkError as exc:
             raise SettingsError(f"casework.catalogue: {exc}") from exc
+        # jieba's dictionary takes a second or more to load: not on the first search.
+        self._kb_warm_up = asyncio.create_task(asyncio.to_thread(knowledge.warm_up))
         await self.transcription.start()
         await self.live.start()
         await self.agents.start()
@@ -421,6 +427,8 @@ class Runtime:
         await self.wallboard.stop()
         await self.bigscreen.stop()
         await self.transcription.stop()
+        if self._kb_warm_up is not None:  # a thread: it cannot be cancelled, only awaited
+            await self._kb_warm_up
         await self.bus.stop()
         await self.engine.dispose()
         log.info("hotline node %s stopped", self.settings.node_id)
@@ -459,6 +467,25 @@ class Runtime:
         found = await self.tickets.get_ticket(ticket_id)
         assert found is not None
         return found
+
+    async def answer_directly(
+        self, ticket_id: int, article_id: int, version: int, who: Principal
+    ) -> Ticket:
+        """答复并办结: the ticket is answered directly (直接答复) citing the knowledge-base
+        article and the version the agent read; the citation, the article's use count and the
+        satisfaction callback the answer is owed commit with the move, or none of them."""
+
+        async def cite_and_schedule(session: AsyncSession, ticket: Ticket) -> None:
+            await self.knowledge.cite(session, ticket, article_id, version, who.actor)
+            await self.callbacks.schedule_for(session, ticket)
+
+        return await self.tickets.request_transition(
+            ticket_id,
+            TicketState.ANSWERED,
+            actor=who.actor,
+            reason=f"直接答复：知识库文章 #{article_id} 第{version}版",
+            then=cite_and_schedule,
+        )
 
     async def health(self) -> dict[str, Any]:
         """For monitoring: "ok" while the app can serve; AMI down is reported, not fatal."""

@@ -34,6 +34,7 @@ from app.edge import (
     authenticated,
 )
 from app.intake.service import first_reply_status
+from app.knowledge.service import KnowledgeRefused
 from app.models import Dispute, Extension, Reply, Supervision, Ticket
 from app.runtime import Runtime
 from app.speech.http import LiveAlertOut, TranscriptOut
@@ -117,6 +118,20 @@ class SupervisionOut(BaseModel):
     at: datetime
 
 
+class CitationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    article_id: int
+    version: int
+    actor: str
+    at: datetime
+
+
+class DirectAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    article_id: int = Field(ge=1, le=2**31 - 1)
+    version: int = Field(ge=1, le=2**31 - 1)  # the version the agent read
+
+
 class TicketOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -162,6 +177,7 @@ class TicketOut(BaseModel):
     first_reply_status: str | None = None  # met | breached | pending | overdue
     # 保密件: for whoever lacks the right, caller (and the calls' and callbacks' numbers) masked
     confidential: bool = False
+    direct_answer: CitationOut | None = None  # 答复并办结: the knowledge-base article cited
     replies: list[ReplyOut] = []
     attachments: list[AttachmentOut] = []
     disputes: list[DisputeOut] = []
@@ -195,7 +211,7 @@ def refusals() -> Iterator[None]:
     """The case loop's and the lifecycle's refusals as 4xx answers that name the problem."""
     try:
         yield
-    except CaseRefused as exc:
+    except (CaseRefused, KnowledgeRefused) as exc:
         raise HTTPException(exc.status, str(exc)) from exc
     except (CatalogueProblem, CalendarGapError) as exc:
         raise HTTPException(422, str(exc)) from exc
@@ -240,6 +256,9 @@ async def _ticket_view(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut
     out.seconds_left = rt.caseloop.seconds_left(ticket)
     out.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
     out.first_reply_status = first_reply_status(ticket, utcnow())
+    if ticket.state is not TicketState.DRAFT:
+        cited = await rt.knowledge.citation(ticket_id)
+        out.direct_answer = CitationOut.model_validate(cited) if cited else None
     scope = await rt.caseloop.scope_of(who)
     if scope is not None:
         return await _department_view(out, ticket, scope, rt)
@@ -321,6 +340,23 @@ async def move_ticket(
         )
     with refusals():
         await rt.move_ticket(ticket_id, body.to, body.reason, body.department, who=who)
+    return await _ticket_out(ticket_id, rt, who, route)
+
+
+@router.post(
+    "/tickets/{ticket_id}/direct-answer",
+    response_model=TicketOut,
+    dependencies=[allow(Role.AGENT, Role.SUPERVISOR)],
+)
+async def answer_directly(
+    ticket_id: RowId, body: DirectAnswerIn, rt: RuntimeDep, who: CurrentUser, route: RouteDep
+) -> Any:
+    """答复并办结: a registered ticket answered on the spot (直接答复) with a knowledge-base
+    article, citing its id and the version the agent read; the satisfaction callback follows
+    as for any direct answer. 409 unless registered or when the article is not valid now,
+    404 for an unknown article or version."""
+    with refusals():
+        await rt.answer_directly(ticket_id, body.article_id, body.version, who)
     return await _ticket_out(ticket_id, rt, who, route)
 
 

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.models import Base
+from app.models import Base, schema_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -15,6 +15,7 @@ def run_migrations_online() -> None:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
+            include_object=schema_object,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
