@@ -36,6 +36,7 @@ _page("/callbacks", "callbacks.html", "The satisfaction-callback campaign monito
 _page("/portal", "portal.html", "The department portal (承办单位): pool, accept, reply, dispute.")
 _page("/dispatch", "dispatch.html", "The dispatcher's page (派单): queue, disputes, extensions.")
 _page("/reports", "reports.html", "Reports (日报 周报 月报 季报 专报): generate, list, print.")
+_page("/kb", "kb.html", "The knowledge base (知识库): articles, versions, use counts.")
 # The citizen's pages: public, no sign-in (they call /api/public/*).
 _page("/form", "form.html", "网上表单: a citizen's request, no account needed.")
 _page("/track", "track.html", "办件查询: a ticket's progress by its number and query code.")

@@ -7,9 +7,9 @@ const $ = (id) => document.getElementById(id);
 
 const COMMON_TEXT = {
   zh: { offline: "未连接", online: "已连接", signIn: "登录", signOut: "退出登录", username: "用户名",
-    password: "密码", refresh: "刷新", updated: "更新于", notAllowed: "此账号无权使用本页面" },
+    password: "密码", refresh: "刷新", kbPage: "知识库", updated: "更新于", notAllowed: "此账号无权使用本页面" },
   en: { offline: "offline", online: "online", signIn: "Sign in", signOut: "Sign out", username: "Username",
-    password: "Password", refresh: "Refresh", updated: "Updated", notAllowed: "This account may not use this page" },
+    password: "Password", refresh: "Refresh", kbPage: "Knowledge base", updated: "Updated", notAllowed: "This account may not use this page" },
 };
 
 const page = {

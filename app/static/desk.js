@@ -17,6 +17,8 @@ const TEXT = {
     cancelled: "已取消转接", threewayOn: "三方通话中", badTarget: "请输入转接号码",
     callBack: "回拨", hold: "保持", unhold: "恢复通话", missed: "漏接回拨", waited: "等待",
     dialling: "正在回拨：先响您的电话", webPhone: "网页电话", autoAnswer: "自动接听", answer: "接听",
+    kbTitle: "知识库推荐", kbNone: "暂无匹配的知识库文章", kbAnswer: "答复并办结", kbUsed: "已引用",
+    kbVersion: "版", kbTimes: "次", kbAnswered: "已直接答复，引用知识库文章",
     liveTitle: "实时转写（市民）", alertHeard: "听到紧急词", transferTo: "一键转接", alertTransferred: "已发起转接",
     phone: { off: "未启用", connecting: "连接中", registered: "已注册", failed: "注册失败", ringing: "来电振铃", talking: "通话中" },
     states: { logged_out: "未签入", ready: "空闲", paused: "示忙", on_call: "通话中", wrapup: "话后处理" },
@@ -41,7 +43,9 @@ const TEXT = {
     transferred: "Transferred", cancelled: "Transfer cancelled", threewayOn: "Three-way call",
     badTarget: "Enter a number to transfer to", callBack: "Call back", hold: "Hold", unhold: "Resume", missed: "Missed calls",
     waited: "Waited", dialling: "Calling back: your phone rings first", webPhone: "Web phone", autoAnswer: "Auto answer",
-    answer: "Answer", liveTitle: "Live transcript (citizen)", alertHeard: "Emergency phrase heard",
+    answer: "Answer", kbTitle: "Knowledge base", kbNone: "No matching article", kbAnswer: "Answer and close",
+    kbUsed: "used", kbVersion: "v", kbTimes: "times", kbAnswered: "Answered directly, citing article",
+    liveTitle: "Live transcript (citizen)", alertHeard: "Emergency phrase heard",
     transferTo: "Transfer to", alertTransferred: "Transfer started",
     phone: { off: "off", connecting: "connecting", registered: "registered", failed: "registration failed", ringing: "ringing", talking: "talking" },
     states: { logged_out: "Logged out", ready: "Ready", paused: "Paused", on_call: "On call", wrapup: "Wrap-up" },
@@ -56,6 +60,8 @@ const desk = {
   callStarted: null, stateSince: null, retry: 500,
   answered: new Set(), // transfers whose centre answered (the frame may beat the POST's reply)
   categories: null, // the catalogue's categories, the only ones a ticket may be saved with
+  heard: [], // the citizen's final transcript lines of this call (knowledge-base queries)
+  kbTimer: null, kbAsked: 0, // the debounce, and the newest search (older answers are dropped)
 };
 
 function applyLanguage() {
@@ -76,7 +82,7 @@ function deskSignedOut() {
 
 // Where a signed-in user without an agent id works.
 const HOME = { department: "/portal", dispatcher: "/dispatch" };
-const NEXT = ["/wallboard", "/callbacks", "/portal", "/dispatch"];
+const NEXT = ["/wallboard", "/callbacks", "/portal", "/dispatch", "/kb"];
 
 async function start(user) {
   desk.user = user;
@@ -235,6 +241,7 @@ function showPop(pop) {
   transferButtons(false);
   $("live").hidden = true; $("alert").hidden = true;
   $("live-lines").replaceChildren(); $("live-partial").textContent = "";
+  desk.heard = []; $("kb-hits").replaceChildren(); $("kb-status").textContent = "";
   showEarlier(pop.earlier_tickets);
   $("t-description").focus();
 }
@@ -247,6 +254,8 @@ function showLive(frame) {
   if (frame.kind === "final") {
     $("live-lines").appendChild(document.createElement("li")).textContent = frame.text;
     $("live-partial").textContent = "";
+    desk.heard.push(frame.text);
+    suggestSoon();
     $("live-lines").scrollTop = $("live-lines").scrollHeight;
   } else {
     $("live-partial").textContent = frame.text;
@@ -327,13 +336,13 @@ async function saveTicket(register) {
     $("save-status").textContent = t("badCategory");
     $("save-status").dataset.state = "invalid";
     $("t-category").focus();
-    return;
+    return null;
   }
   if (register && !$("t-category").value.trim()) {
     $("save-status").textContent = t("needCategory");
     $("save-status").dataset.state = "invalid";
     $("t-category").focus();
-    return;
+    return null;
   }
   try {
     const ticket = await api(`/api/tickets/${desk.pop.ticket_id}`, "PATCH", {
@@ -344,12 +353,65 @@ async function saveTicket(register) {
     });
     $("save-status").textContent = ticket.state === "registered" ? t("registered") : t("saved");
     $("save-status").dataset.state = ticket.state;
+    return ticket;
   } catch (err) {
     $("save-status").textContent = err.message;
+    return null;
   }
 }
 $("save").addEventListener("click", () => saveTicket(false));
 $("register").addEventListener("click", () => saveTicket(true));
+
+// --- knowledge base (GET /api/kb/search): while the agent types the request, and as the
+// citizen's words arrive on a live-transcribed call, the best-matching articles valid now;
+// 答复并办结 registers the ticket if needed and answers it directly citing the article.
+
+function suggestSoon() {
+  clearTimeout(desk.kbTimer);
+  desk.kbTimer = setTimeout(suggest, 400); // debounced: one search per pause in typing
+}
+$("t-description").addEventListener("input", suggestSoon);
+
+async function suggest() {
+  // The request as typed, then the citizen's last words (the server keeps the newest 500 chars).
+  const q = [$("t-description").value, ...desk.heard.slice(-3)].join(" ").trim();
+  const asked = ++desk.kbAsked;
+  if (!q) { $("kb-hits").replaceChildren(); $("kb-status").textContent = ""; return; }
+  let hits;
+  try { hits = await api(`/api/kb/search?limit=5&q=${encodeURIComponent(q)}`); }
+  catch (err) { if (asked === desk.kbAsked) $("kb-status").textContent = err.message; return; }
+  if (asked !== desk.kbAsked) return;
+  $("kb-status").textContent = hits.length ? "" : t("kbNone");
+  $("kb-hits").replaceChildren(...hits.map(kbHit));
+}
+
+function kbHit(a) {
+  const li = el("li", null, "kb-hit");
+  li.dataset.article = a.id;
+  li.appendChild(el("strong", a.question, "kb-question"));
+  const meta = [`#${a.id}`, `${t("kbVersion")}${a.version}`, a.category || "", `${t("kbUsed")} ${a.use_count} ${t("kbTimes")}`];
+  li.appendChild(el("span", meta.filter(Boolean).join(" · "), "kb-meta"));
+  li.appendChild(el("p", a.answer, "kb-answer-text"));
+  const b = li.appendChild(el("button", t("kbAnswer"), "kb-answer"));
+  b.type = "button";
+  b.addEventListener("click", () => answerWith(a));
+  return li;
+}
+
+async function answerWith(a) {
+  // A draft needs its category to be registered: the article's, when the agent chose none.
+  if (!$("t-category").value.trim() && a.category) $("t-category").value = a.category;
+  const saved = await saveTicket(true);
+  if (!saved) return;
+  try {
+    const ticket = await api(`/api/tickets/${desk.pop.ticket_id}/direct-answer`, "POST", { article_id: a.id, version: a.version });
+    $("save-status").textContent = `${t("kbAnswered")} #${a.id} ${t("kbVersion")}${a.version}`;
+    $("save-status").dataset.state = ticket.state;
+    for (const b of document.querySelectorAll(".kb-answer")) b.disabled = true;
+  } catch (err) {
+    $("save-status").textContent = err.message;
+  }
+}
 
 // --- call control -------------------------------------------------------------------------
 

@@ -249,9 +249,13 @@ def test_desk_page_and_its_assets_are_served(client: TestClient) -> None:
     assert "班长监控" in client.get("/wallboard").text
     assert "承办单位工作台" in client.get("/portal").text
     assert "派单工作台" in client.get("/dispatch").text
-    for asset in ("desk.js", "desk.css", "wallboard.js", "common.js", "portal.js", "dispatch.js"):
+    assert "知识库" in client.get("/kb").text
+    assets = ["desk.js", "desk.css", "wallboard.js", "common.js", "portal.js", "dispatch.js"]
+    assets.append("kb.js")
+    for asset in assets:
         assert client.get(f"/static/{asset}").status_code == 200, asset
-    for page_html in ("/desk", "/portal", "/dispatch"):  # no data in the HTML: the API has it
+    # No data in the HTML: the API has it.
+    for page_html in ("/desk", "/portal", "/dispatch", "/kb"):
         assert "common.js" in client.get(page_html).text
     assert client.get("/", follow_redirects=False).headers["location"] == "/desk"
 
