@@ -107,6 +107,72 @@ async def test_agent_takes_a_call_and_registers_the_ticket_on_the_desk(
     ]
 
 
+async def test_the_desk_suggests_an_article_and_answers_and_closes_with_it(
+    node: Node, speech: dict[str, Path], tmp_path: Path, browser: Browser
+) -> None:
+    """While the agent types the citizen's request the knowledge base's best article appears
+    beside it (debounced search); 答复并办结 registers the ticket with the article's category
+    and answers it directly (直接答复), citing the article and its version; the article's use
+    count goes up."""
+    caller = "13800000083"
+    ensure_user(node, "li1001", PASSWORD, "agent", "1001")
+    department = api(node, "/api/departments")[0]["code"]
+    article = api(
+        node,
+        "/api/kb/articles",
+        "POST",
+        {
+            "question": "路灯坏了怎么报修",
+            "answer": "路灯故障由市政部门负责维修，一般三个工作日内修复。",
+            "category": "城市管理",
+            "department": department,
+        },
+    )
+    article = api(node, f"/api/kb/articles/{article['id']}", "PUT",
+                  {**{k: article[k] for k in ("question", "category", "department")},
+                   "answer": "路灯故障由市政部门负责维修，两个工作日内修复。"})  # fmt: skip
+    assert article["version"] == 2
+    set_agent_state(node, "1002", "pause", "会议")
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        browser.sign_in(node.api + "/desk", "li1001", PASSWORD)
+        browser.wait("the socket up", lambda: browser.text("link") == "已连接", 10)
+        call = citizen_call(node, speech, tmp_path, talk_ms=20000, caller=caller)
+        browser.wait("the pop", lambda: browser.text("pop-caller") == caller, 40)
+        ticket_id = int(browser.text("pop-ticket"))
+        browser.type("t-description", "小区路灯坏了一周，晚上看不见路，怎么报修")
+        hit = f'.kb-hit[data-article="{article["id"]}"]'
+        browser.wait(
+            "the suggestion", lambda: bool(browser.driver.find_elements("css selector", hit)), 10
+        )
+        assert "路灯坏了怎么报修" in browser.css(hit).text and "版2" in browser.css(hit).text
+        assert browser.untranslated() == []
+        browser.shot("kb-1-suggested")
+        browser.css(f"{hit} .kb-answer").click()
+        browser.wait(
+            "the direct answer",
+            lambda: browser.el("save-status").get_attribute("data-state") == "answered",
+            10,
+        )
+        assert browser.text("save-status") == f"已直接答复，引用知识库文章 #{article['id']} 版2"
+        browser.shot("kb-2-answered")
+        call.stop()
+    finally:
+        agent.stop()
+        end_all_calls(node)
+        set_agent_state(node, "1002", "ready")
+
+    ticket = api(node, f"/api/tickets/{ticket_id}")
+    assert ticket["state"] == "answered" and ticket["category"] == "城市管理"
+    cited = ticket["direct_answer"]
+    assert (cited["article_id"], cited["version"], cited["actor"]) == (
+        article["id"],
+        2,
+        "agent:1001",
+    )
+    assert api(node, f"/api/kb/articles/{article['id']}")["use_count"] == 1
+
+
 CENTRE_RINGS_S = 6
 
 
