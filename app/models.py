@@ -738,6 +738,16 @@ class KbArticleVersion(Base):
     article: Mapped[KbArticle] = relationship(back_populates="versions")
 
 
+class KbTerm(Base):
+    """How many articles hold each indexed word (``knowledge.rounds`` asks the rarest first),
+    kept by the service with every article written."""
+
+    __tablename__ = "kb_terms"
+
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)  # ≤ MAX_TOKEN_CHARS
+    docs: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class KbUse(Base):
     """A direct answer (直接答复) given with an article: the ticket cites its id and version."""
 

@@ -5,9 +5,12 @@ from knowledge.articles import ArticleWindowError, check_window, is_current
 from knowledge.tokens import (
     MAX_QUERY_CHARS,
     MAX_QUERY_TOKENS,
+    MAX_TOKEN_CHARS,
+    distinct,
     fts5_match,
     index_tokens,
     query_tokens,
+    rounds,
     tsquery,
     warm_up,
 )
@@ -15,12 +18,15 @@ from knowledge.tokens import (
 __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_QUERY_TOKENS",
+    "MAX_TOKEN_CHARS",
     "ArticleWindowError",
     "check_window",
+    "distinct",
     "fts5_match",
     "index_tokens",
     "is_current",
     "query_tokens",
+    "rounds",
     "tsquery",
     "warm_up",
 ]

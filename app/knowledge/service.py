@@ -14,22 +14,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, or_, select, table
+from sqlalchemy import ColumnElement, Select, func, literal_column, or_, select, table, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from app.auth.service import Principal, Role
 from app.departments.service import DepartmentService
-from app.models import KbArticle, KbArticleVersion, KbUse, Ticket
+from app.models import KbArticle, KbArticleVersion, KbTerm, KbUse, Ticket
 from casework.lifecycle import TicketState
 from core.events import utcnow
 from knowledge import (
     ArticleWindowError,
     check_window,
+    distinct,
     fts5_match,
     index_tokens,
     is_current,
     query_tokens,
+    rounds,
     tsquery,
 )
 
@@ -70,6 +74,24 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
+async def count_terms(session: AsyncSession, *, added: set[str], removed: set[str]) -> None:
+    """Keep ``kb_terms`` (articles per word) in step with an article's words, in its
+    transaction; in sorted order, so two edits lock the same rows in the same order."""
+    if added:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        insert = pg_insert(KbTerm) if postgres else sqlite_insert(KbTerm)
+        upsert = insert.values([{"term": t, "docs": 1} for t in sorted(added)])
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[KbTerm.term], set_={"docs": KbTerm.docs + 1}
+            )
+        )
+    if removed:
+        await session.execute(
+            update(KbTerm).where(KbTerm.term.in_(sorted(removed))).values(docs=KbTerm.docs - 1)
+        )
+
+
 class KnowledgeBase:
     def __init__(
         self,
@@ -108,7 +130,7 @@ class KnowledgeBase:
         article = KbArticle(version=0, use_count=0, created_at=now)
         async with self._sessions.begin() as session:
             session.add(article)
-            self._write(session, article, text, who, now)
+            await self._write(session, article, text, who, now)
         return await self.get(article.id)
 
     async def edit(self, article_id: int, text: ArticleText, who: Principal) -> KbArticle:
@@ -121,10 +143,10 @@ class KnowledgeBase:
                 raise LookupError(f"article {article_id} does not exist")
             await self._check_owner(who, article.department)
             await self._check_owner(who, text.department)
-            self._write(session, article, text, who, now)
+            await self._write(session, article, text, who, now)
         return await self.get(article_id)
 
-    def _write(
+    async def _write(
         self,
         session: AsyncSession,
         article: KbArticle,
@@ -137,6 +159,9 @@ class KnowledgeBase:
             check_window(valid_from, text.valid_to)
         except ArticleWindowError as exc:
             raise KnowledgeRefused(str(exc), 422) from exc
+        before = (
+            distinct(f"{article.question_tokens} {article.body_tokens}") if article.id else set()
+        )
         article.version += 1
         article.question, article.answer = text.question, text.answer
         article.category, article.department = text.category, text.department
@@ -144,6 +169,8 @@ class KnowledgeBase:
         article.question_tokens = index_tokens(text.question)
         article.body_tokens = index_tokens(text.answer, text.category)
         article.updated_at, article.updated_by = now, who.actor
+        after = distinct(f"{article.question_tokens} {article.body_tokens}")
+        await count_terms(session, added=after - before, removed=before - after)
         session.add(
             KbArticleVersion(
                 article=article,
@@ -218,32 +245,30 @@ class KnowledgeBase:
         category: str | None = None,
         include_expired: bool = False,
     ) -> list[Hit]:
-        """The best-ranked articles for ``query`` (any text; odd characters are dropped by
-        the tokenizer), valid now unless ``include_expired``."""
+        """The best articles for ``query`` (any text; odd characters are dropped by the
+        tokenizer), valid now unless ``include_expired``: those holding the most of the
+        query's rarest words first (``knowledge.rounds``), ranked within each round."""
         tokens = query_tokens(query)
         if not tokens:
             return []
+        where = self._conditions(scope, None if include_expired else self._now())
+        if category:
+            where.append(KbArticle.category == category)
+        found: dict[int, Hit] = {}
         async with self._sessions() as session:
             postgres = session.get_bind().dialect.name == "postgresql"
-            score: ColumnElement[float]
-            if postgres:
-                q = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(tokens))
-                score = func.ts_rank(_PG_VECTOR, q)
-                stmt = select(KbArticle, score).where(_PG_VECTOR.op("@@")(q))
-                order = score.desc()
-            else:
-                score = _BM25
-                stmt = (
-                    select(KbArticle, score)
-                    .join(_FTS, literal_column("kb_articles_fts.rowid") == KbArticle.id)
-                    .where(literal_column("kb_articles_fts").op("MATCH")(fts5_match(tokens)))
-                )
-                order = score.asc()  # bm25: more negative is better
-            stmt = stmt.where(*self._conditions(scope, None if include_expired else self._now()))
-            if category:
-                stmt = stmt.where(KbArticle.category == category)
-            rows = (await session.execute(stmt.order_by(order, KbArticle.id).limit(limit))).all()
-        return [Hit(row[0], float(row[1]) if postgres else -float(row[1])) for row in rows]
+            counts = await session.execute(
+                select(KbTerm.term, KbTerm.docs).where(KbTerm.term.in_(tokens))
+            )
+            docs = {term: n for term, n in counts.all()}
+            for words, all_of in rounds(tokens, docs):
+                stmt = _ranked_pg(words, all_of) if postgres else _ranked_sqlite(words, all_of)
+                rows = await session.execute(stmt.where(*where).limit(limit))
+                for row in rows:
+                    found.setdefault(row[0].id, Hit(row[0], float(row[1])))
+                if len(found) >= limit:
+                    break
+        return list(found.values())[:limit]
 
     # --- direct answers ---------------------------------------------------------------------
 
@@ -272,6 +297,27 @@ class KnowledgeBase:
     async def citation(self, ticket_id: int) -> KbUse | None:
         async with self._sessions() as session:
             return await session.scalar(select(KbUse).where(KbUse.ticket_id == ticket_id))
+
+
+def _ranked_sqlite(words: list[str], all_of: bool) -> Select[KbArticle, float]:
+    """FTS5 over the articles' tokens, best bm25 first (FTS5's bm25 is lower for better: the
+    score is negated so that higher is better on both databases)."""
+    score = -_BM25
+    return (
+        select(KbArticle, score)
+        .join(_FTS, literal_column("kb_articles_fts.rowid") == KbArticle.id)
+        .where(literal_column("kb_articles_fts").op("MATCH")(fts5_match(words, all_of)))
+        .order_by(score.desc(), KbArticle.id)
+    )
+
+
+def _ranked_pg(words: list[str], all_of: bool) -> Select[KbArticle, float]:
+    """The GIN-indexed tsvector, best ts_rank first."""
+    q = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(words, all_of))
+    score = func.ts_rank(_PG_VECTOR, q)
+    return (
+        select(KbArticle, score).where(_PG_VECTOR.op("@@")(q)).order_by(score.desc(), KbArticle.id)
+    )
 
 
 def _aware_or_none(moment: datetime | None) -> datetime | None:

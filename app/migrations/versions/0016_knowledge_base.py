@@ -1,5 +1,6 @@
 """knowledge base (知识库): articles, their versions, the direct answers citing them, and the
-Chinese full-text index (SQLite FTS5 table with triggers; PostgreSQL tsvector + GIN)
+Chinese full-text index (SQLite FTS5 table with triggers; PostgreSQL tsvector + GIN; per-word
+article counts on both)
 
 Revision ID: 0016
 Revises: 0015
@@ -82,6 +83,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("article_id", "version", name="uq_kb_article_versions"),
     )
     op.create_table(
+        "kb_terms",
+        sa.Column("term", sa.String(length=64), nullable=False),
+        sa.Column("docs", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("term"),
+    )
+    op.create_table(
         "kb_uses",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("article_id", sa.Integer(), nullable=False),
@@ -104,6 +111,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE kb_articles_fts")  # its triggers go with kb_articles
     op.drop_index("ix_kb_uses_article_id", table_name="kb_uses")
     op.drop_table("kb_uses")
+    op.drop_table("kb_terms")
     op.drop_table("kb_article_versions")
     op.drop_index("ix_kb_articles_department", table_name="kb_articles")
     op.drop_table("kb_articles")
