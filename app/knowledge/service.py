@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, or_, select, table, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -254,21 +265,37 @@ class KnowledgeBase:
         where = self._conditions(scope, None if include_expired else self._now())
         if category:
             where.append(KbArticle.category == category)
-        found: dict[int, Hit] = {}
         async with self._sessions() as session:
             postgres = session.get_bind().dialect.name == "postgresql"
+            ranked = _ranked_pg if postgres else _ranked_sqlite
             counts = await session.execute(
                 select(KbTerm.term, KbTerm.docs).where(KbTerm.term.in_(tokens))
             )
-            docs = {term: n for term, n in counts.all()}
-            for words, all_of in rounds(tokens, docs):
-                stmt = _ranked_pg(words, all_of) if postgres else _ranked_sqlite(words, all_of)
-                rows = await session.execute(stmt.where(*where).limit(limit))
-                for row in rows:
-                    found.setdefault(row[0].id, Hit(row[0], float(row[1])))
-                if len(found) >= limit:
-                    break
-        return list(found.values())[:limit]
+            plan = rounds(tokens, {term: n for term, n in counts.all()})
+            if not plan:
+                return []
+            # The AND rounds are cheap (each bounded by its rarest word): one statement asks
+            # them all; the OR round (ranking many articles) only when they found too few.
+            together = [words for words, all_of in plan if all_of]
+            union = union_all(
+                *(
+                    select(ranked(words, True, where, limit, n).subquery())
+                    for n, words in enumerate(together)
+                )
+            )
+            scores: dict[int, float] = {}
+            for article_id, score, _ in sorted(
+                (await session.execute(union)).all(), key=lambda r: (r[2], -r[1], r[0])
+            ):
+                scores.setdefault(article_id, float(score))
+            if len(scores) < limit and not plan[-1][1]:
+                last = ranked(plan[-1][0], False, where, limit, len(together))
+                for article_id, score, _ in (await session.execute(last)).all():
+                    scores.setdefault(article_id, float(score))
+            best = list(scores)[:limit]
+            loaded = await session.scalars(select(KbArticle).where(KbArticle.id.in_(best)))
+            articles = {a.id: a for a in loaded}
+        return [Hit(articles[i], scores[i]) for i in best]
 
     # --- direct answers ---------------------------------------------------------------------
 
@@ -299,24 +326,34 @@ class KnowledgeBase:
             return await session.scalar(select(KbUse).where(KbUse.ticket_id == ticket_id))
 
 
-def _ranked_sqlite(words: list[str], all_of: bool) -> Select[KbArticle, float]:
-    """FTS5 over the articles' tokens, best bm25 first (FTS5's bm25 is lower for better: the
-    score is negated so that higher is better on both databases)."""
+def _ranked_sqlite(
+    words: list[str], all_of: bool, where: list[ColumnElement[bool]], limit: int, n: int
+) -> Select[int, float, int]:
+    """Round ``n``: FTS5 over the articles' tokens, best bm25 first (FTS5's bm25 is lower for
+    better: negated, so that higher is better on both databases)."""
     score = -_BM25
     return (
-        select(KbArticle, score)
+        select(KbArticle.id, score.label("score"), literal(n).label("round"))
         .join(_FTS, literal_column("kb_articles_fts.rowid") == KbArticle.id)
         .where(literal_column("kb_articles_fts").op("MATCH")(fts5_match(words, all_of)))
+        .where(*where)
         .order_by(score.desc(), KbArticle.id)
+        .limit(limit)
     )
 
 
-def _ranked_pg(words: list[str], all_of: bool) -> Select[KbArticle, float]:
-    """The GIN-indexed tsvector, best ts_rank first."""
+def _ranked_pg(
+    words: list[str], all_of: bool, where: list[ColumnElement[bool]], limit: int, n: int
+) -> Select[int, float, int]:
+    """Round ``n``: the GIN-indexed tsvector, best ts_rank first."""
     q = func.to_tsquery(literal_column("'simple'::regconfig"), tsquery(words, all_of))
     score = func.ts_rank(_PG_VECTOR, q)
     return (
-        select(KbArticle, score).where(_PG_VECTOR.op("@@")(q)).order_by(score.desc(), KbArticle.id)
+        select(KbArticle.id, score.label("score"), literal(n).label("round"))
+        .where(_PG_VECTOR.op("@@")(q))
+        .where(*where)
+        .order_by(score.desc(), KbArticle.id)
+        .limit(limit)
     )
 
 
