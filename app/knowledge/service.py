@@ -23,7 +23,6 @@ from sqlalchemy import (
     or_,
     select,
     table,
-    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -274,24 +273,15 @@ class KnowledgeBase:
             plan = rounds(tokens, {term: n for term, n in counts.all()})
             if not plan:
                 return []
-            # The AND rounds are cheap (each bounded by its rarest word): one statement asks
-            # them all; the OR round (ranking many articles) only when they found too few.
-            together = [words for words, all_of in plan if all_of]
-            union = union_all(
-                *(
-                    select(ranked(words, True, where, limit, n).subquery())
-                    for n, words in enumerate(together)
-                )
-            )
+            # Round after round, each one statement of ids and scores (cheap: the AND rounds
+            # are bounded by their rarest word), until enough are found; then the articles.
             scores: dict[int, float] = {}
-            for article_id, score, _ in sorted(
-                (await session.execute(union)).all(), key=lambda r: (r[2], -r[1], r[0])
-            ):
-                scores.setdefault(article_id, float(score))
-            if len(scores) < limit and not plan[-1][1]:
-                last = ranked(plan[-1][0], False, where, limit, len(together))
-                for article_id, score, _ in (await session.execute(last)).all():
+            for n, (words, all_of) in enumerate(plan):
+                rows = await session.execute(ranked(words, all_of, where, limit, n))
+                for article_id, score, _ in rows.all():
                     scores.setdefault(article_id, float(score))
+                if len(scores) >= limit:
+                    break
             best = list(scores)[:limit]
             loaded = await session.scalars(select(KbArticle).where(KbArticle.id.in_(best)))
             articles = {a.id: a for a in loaded}
