@@ -196,6 +196,22 @@ def _cells(p: TicketPoint) -> Iterable[Cell]:
         yield (p.category, AreaKind.DISTRICT, p.district)
 
 
+def busy_categories(
+    points: Iterable[TicketPoint], tz: zoneinfo.ZoneInfo, cfg: SurgeSettings
+) -> set[str]:
+    """The categories with at least ``min_count`` tickets in one cell on one day: only
+    these can alert, so only their history needs reading."""
+    seen: dict[tuple[Cell, date], int] = defaultdict(int)
+    busy = set()
+    for point in points:
+        for cell in _cells(point):
+            key = (cell, point.created_at.astimezone(tz).date())
+            seen[key] += 1
+            if seen[key] >= cfg.min_count:
+                busy.add(point.category)
+    return busy
+
+
 def detect(
     points: Iterable[TicketPoint],
     now: datetime,
