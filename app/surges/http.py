@@ -18,6 +18,8 @@ router = APIRouter(prefix="/api", dependencies=[Depends(authenticated), SUPERVIS
 
 # The list's default span: the last week, so an unacknowledged alert does not slip by.
 DEFAULT_DAYS = 7
+# Dates a list may ask for (far dates would overflow the local-to-UTC arithmetic).
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 class SurgeOut(BaseModel):
@@ -99,10 +101,12 @@ async def list_surges(
     today = rt.surges.today()
     last = last or today
     first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    if not (EARLIEST <= first <= LATEST and EARLIEST <= last <= LATEST):
+        raise HTTPException(422, f"dates between {EARLIEST} and {LATEST}")
     if first > last:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "from is after to")
+        raise HTTPException(422, "from is after to")
     if (last - first).days > 366:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "at most a year at a time")
+        raise HTTPException(422, "at most a year at a time")
     start = datetime.combine(first, time(), rt.tz)
     end = datetime.combine(last + timedelta(days=1), time(), rt.tz)
     rows = await rt.surges.alerts(start, end, open_only=open_only, limit=limit)
