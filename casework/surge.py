@@ -98,8 +98,13 @@ class SurgeFinding:
         "人民路×解放路 交通事故 当日 4 件（平时约 0.2 件）"."""
         return (
             f"{area_name or self.area} {self.category} {WINDOW_ZH[self.window]} "
-            f"{self.count} 件（平时约 {self.expected:.1f} 件）"
+            f"{self.count} 件（平时约 {_num(self.expected)} 件）"
         )
+
+
+def _num(x: float) -> str:
+    """0.2 → "0.2", 0.05 → "0.05", 4.0 → "4": a baseline as a person writes it."""
+    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 # --- the test ------------------------------------------------------------------------------
