@@ -188,17 +188,24 @@ def place_key(address: str | None) -> str | None:
 # --- the pass ------------------------------------------------------------------------------
 
 
-Cell = tuple[str, AreaKind, str]
-# (kind, day, hour or -1 for the whole day)
-Slot = tuple[WindowKind, date, int]
+# Inside a pass the keys hold the enums' plain string values: a StrEnum member hashes in
+# Python code (Enum.__hash__), a str in C, and the pass hashes these keys millions of times.
+Cell = tuple[str, str, str]  # (category, AreaKind value, area)
+# (WindowKind value, day, hour or -1 for the whole day)
+Slot = tuple[str, date, int]
+_PLACE, _DISTRICT = AreaKind.PLACE.value, AreaKind.DISTRICT.value
+_HOUR, _DAY = WindowKind.HOUR.value, WindowKind.DAY.value
 
 
-def _cells(p: TicketPoint) -> Iterable[Cell]:
-    place = place_key(p.address)
+def _cells(p: TicketPoint, places: dict[str | None, str | None]) -> Iterable[Cell]:
+    if p.address in places:
+        place = places[p.address]
+    else:
+        place = places[p.address] = place_key(p.address)
     if place:
-        yield (p.category, AreaKind.PLACE, place)
+        yield (p.category, _PLACE, place)
     if p.district:
-        yield (p.category, AreaKind.DISTRICT, p.district)
+        yield (p.category, _DISTRICT, p.district)
 
 
 def busy_categories(
@@ -207,9 +214,10 @@ def busy_categories(
     """The categories with at least ``min_count`` tickets in one cell on one day: only
     these can alert, so only their history needs reading."""
     seen: dict[tuple[Cell, date], int] = defaultdict(int)
+    places: dict[str | None, str | None] = {}
     busy = set()
     for point in points:
-        for cell in _cells(point):
+        for cell in _cells(point, places):
             key = (cell, point.created_at.astimezone(tz).date())
             seen[key] += 1
             if seen[key] >= cfg.min_count:
@@ -230,27 +238,24 @@ def detect(
     """
     today = now.astimezone(tz).date()
     days = (today - timedelta(days=1), today)
-    counts: dict[Cell, dict[Slot, int]] = defaultdict(lambda: defaultdict(int))
+    counts: dict[Cell, dict[Slot, int]] = defaultdict(dict)
     members: dict[tuple[Cell, Slot], list[int]] = defaultdict(list)
+    places: dict[str | None, str | None] = {}
     for point in points:
         if point.created_at > now:
             continue
         local = point.created_at.astimezone(tz)
         day = local.date()
-        for cell in _cells(point):
+        recent = day in days
+        for cell in _cells(point, places):
             by_slot = counts[cell]
-            for slot in ((WindowKind.DAY, day, -1), (WindowKind.HOUR, day, local.hour)):
-                by_slot[slot] += 1
-                if day in days:
+            for slot in ((_DAY, day, -1), (_HOUR, day, local.hour)):
+                by_slot[slot] = by_slot.get(slot, 0) + 1
+                if recent:
                     members[(cell, slot)].append(point.id)
 
     # Finest first: hours before days, places before districts (see the module's doc).
-    order = {
-        (WindowKind.HOUR, AreaKind.PLACE): 0,
-        (WindowKind.HOUR, AreaKind.DISTRICT): 1,
-        (WindowKind.DAY, AreaKind.PLACE): 2,
-        (WindowKind.DAY, AreaKind.DISTRICT): 3,
-    }
+    order = {(_HOUR, _PLACE): 0, (_HOUR, _DISTRICT): 1, (_DAY, _PLACE): 2, (_DAY, _DISTRICT): 3}
     candidates = sorted(
         (k for k, ids in members.items() if len(ids) >= cfg.min_count),
         key=lambda k: (order[(k[1][0], k[0][1])], k[1][1], k[1][2], k[0]),
@@ -265,11 +270,11 @@ def detect(
             counts[cell].get((kind, day - timedelta(days=d), hour), 0)
             for d in range(1, cfg.history_days + 1)
         ]
-        if kind is WindowKind.HOUR:
+        if kind == _HOUR:
             # A day holds 24 hours: a day's false alarms stay those of one day-test.
             threshold = cfg.p_value / 24
             # The same hour's history is thin: never below the day's mean spread evenly.
-            daily = [counts[cell].get((WindowKind.DAY, day - timedelta(days=d), -1), 0)
+            daily = [counts[cell].get((_DAY, day - timedelta(days=d), -1), 0)
                      for d in range(1, cfg.history_days + 1)]  # fmt: skip
             floor = max(cfg.floor_per_hour, statistics.fmean(daily) / 24)
         else:
@@ -281,13 +286,13 @@ def detect(
         accepted.append(
             SurgeFinding(
                 category=category,
-                area_kind=cell[1],
+                area_kind=AreaKind(cell[1]),
                 area=cell[2],
-                window=kind,
+                window=WindowKind(kind),
                 start=start,
                 # Local wall-clock end: a day is a calendar day even across a DST change.
                 end=datetime.combine(day + timedelta(days=1), time(0), tz)
-                if kind is WindowKind.DAY
+                if kind == _DAY
                 else start + timedelta(hours=1),
                 count=len(remaining),
                 expected=expected,
