@@ -238,26 +238,35 @@ def detect(
     """
     today = now.astimezone(tz).date()
     days = (today - timedelta(days=1), today)
-    counts: dict[Cell, dict[Slot, int]] = defaultdict(dict)
-    members: dict[tuple[Cell, Slot], list[int]] = defaultdict(list)
     places: dict[str | None, str | None] = {}
+    # Pass 1, today and yesterday: which cells hold min_count tickets in some window.
+    located = []
+    members: dict[tuple[Cell, Slot], list[int]] = defaultdict(list)
     for point in points:
         if point.created_at > now:
             continue
         local = point.created_at.astimezone(tz)
+        located.append((point, local))
         day = local.date()
-        recent = day in days
+        if day in days:
+            for cell in _cells(point, places):
+                members[(cell, (_DAY, day, -1))].append(point.id)
+                members[(cell, (_HOUR, day, local.hour))].append(point.id)
+    members = {k: ids for k, ids in members.items() if len(ids) >= cfg.min_count}
+    # Pass 2: the history of those cells only (most cells of a busy city never qualify).
+    wanted = {cell for cell, _ in members}
+    counts: dict[Cell, dict[Slot, int]] = defaultdict(dict)
+    for point, local in located:
         for cell in _cells(point, places):
-            by_slot = counts[cell]
-            for slot in ((_DAY, day, -1), (_HOUR, day, local.hour)):
-                by_slot[slot] = by_slot.get(slot, 0) + 1
-                if recent:
-                    members[(cell, slot)].append(point.id)
+            if cell in wanted:
+                by_slot = counts[cell]
+                for slot in ((_DAY, local.date(), -1), (_HOUR, local.date(), local.hour)):
+                    by_slot[slot] = by_slot.get(slot, 0) + 1
 
     # Finest first: hours before days, places before districts (see the module's doc).
     order = {(_HOUR, _PLACE): 0, (_HOUR, _DISTRICT): 1, (_DAY, _PLACE): 2, (_DAY, _DISTRICT): 3}
     candidates = sorted(
-        (k for k, ids in members.items() if len(ids) >= cfg.min_count),
+        members,
         key=lambda k: (order[(k[1][0], k[0][1])], k[1][1], k[1][2], k[0]),
     )
     accepted: list[SurgeFinding] = []
