@@ -10,7 +10,6 @@ const TEXT = {
     actions: "操作", empty: "暂无突增预警", ticketNo: "工单号", created: "受理时间", address: "地址",
     summary: "摘要", ticketState: "工单状态", ack: "已知悉", acked: "已确认", open: "未确认",
     hour: "1 小时", day: "当日", place: "地点", district: "区县", scanned: "检测完成，新增或更新预警：",
-    confidential: "保密",
   },
   en: {
     ...CASE_TEXT.en, title: "Surge alerts", alerts: "Surge alerts, last 7 days", scan: "Scan now", openOnly: "Open only",
@@ -19,7 +18,7 @@ const TEXT = {
     state: "Status", actions: "Actions", empty: "No surge alerts", ticketNo: "Ticket", created: "Created",
     address: "Address", summary: "Summary", ticketState: "Ticket state", ack: "Acknowledge", acked: "Acknowledged",
     open: "Open", hour: "1 hour", day: "Day", place: "Place", district: "District",
-    scanned: "Scan done, alerts new or raised: ", confidential: "Confidential",
+    scanned: "Scan done, alerts new or raised: ",
   },
 };
 
@@ -87,7 +86,7 @@ async function show(id) {
       const tr = document.createElement("tr");
       tr.dataset.ticket = tk.id;
       const no = el("td", String(tk.id));
-      if (tk.confidential) no.append(" ", el("span", t("confidential"), "badge confidential"));
+      no.append(" ", ...badges(tk));
       tr.append(no, el("td", when(tk.created_at)), el("td", tk.address ?? ""), el("td", tk.summary ?? ""),
         el("td", sub("states", tk.state)));
       return tr;
