@@ -1,9 +1,11 @@
 """Surge alerts at the HTTP edge: supervisors (and admins) only; a pass on demand, the list,
-one alert with its tickets (never the citizen's number), acknowledgement, clear 4xx."""
+one alert with its tickets (never the citizen's number), acknowledgement, clear 4xx, and the
+day's report listing the alert."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -13,6 +15,9 @@ from casework.lifecycle import TicketState
 from core.db import session_factory
 from core.events import utcnow
 from tests.unit.test_http_workflow import AUTH, sign_in
+from tests.unit.test_reports_http import wait_done
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 CROSSING = ["人民路与解放路交叉口", "解放路和人民路路口", "人民路/解放路", "人民路与解放路"]
 
@@ -80,3 +85,10 @@ def test_supervisors_scan_list_open_and_acknowledge(client: TestClient) -> None:
     bad = [{"from": "2026-12-02", "to": "2026-12-01"}, {"from": "0001-01-01"}, {"to": "9999-12-31"}]
     for params in bad:
         assert client.get("/api/surges", params=params, headers=boss).status_code == 422
+
+    # The node's reports read the same table: today's 日报 lists the alert.
+    today = datetime.fromisoformat(alert["window_start"]).astimezone(SHANGHAI).date()
+    made = client.post("/api/reports", json={"kind": "daily", "date": str(today)}, headers=boss)
+    data = wait_done(client, made.json()["id"], boss)["data"]
+    assert [(s["category"], s["count"]) for s in data["surges"]] == [("交通事故", 4)]
+    assert data["surges_note"] == ""
