@@ -6,8 +6,10 @@ import math
 import random
 import zoneinfo
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from casework.surge import (
     AreaKind,
@@ -19,6 +21,7 @@ from casework.surge import (
     robust_z,
 )
 from core.surges import SurgeSettings
+from tests.conftest import make_settings
 
 SH = zoneinfo.ZoneInfo("Asia/Shanghai")
 TODAY = date(2026, 11, 20)
@@ -182,3 +185,10 @@ def test_robust_z_ignores_outliers_and_keeps_a_unit_scale() -> None:
 )
 def test_place_keys(address: str | None, key: str | None) -> None:
     assert place_key(address) == key
+
+
+def test_settings_refuse_nonsense_at_start(tmp_path: Path) -> None:
+    assert make_settings(tmp_path, surges={"min_count": 4, "robust_z": None}).surges.min_count == 4
+    for bad in ({"p_value": 0}, {"min_count": 1}, {"history_days": 3}, {"unknown": 1}):
+        with pytest.raises(ValidationError):
+            make_settings(tmp_path, surges=bad)
