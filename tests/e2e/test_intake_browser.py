@@ -149,6 +149,18 @@ def fits(browser: Browser) -> bool:
     return int(width) <= PHONE[0]
 
 
+def fill_form(browser: Browser, description: str, phone: str) -> None:
+    """The form's category (once the catalogue's are loaded), description and phone."""
+    browser.wait(
+        "the categories",
+        lambda: len(browser.driver.find_elements("css selector", "#category option")) > 1,
+        10,
+    )
+    Select(browser.el("category")).select_by_value(CATEGORY)
+    browser.type("description", description)
+    browser.type("phone", phone)
+
+
 def wait_for(what: str, check: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -171,15 +183,8 @@ def test_form_import_dispatch_reply_push_back_and_tracking_on_a_phone(
     # 1. The citizen's web form, on a phone.
     phone_view(browser)
     browser.open(node.api + "/form")
-    browser.wait(
-        "the categories",
-        lambda: len(browser.driver.find_elements("css selector", "#category option")) > 1,
-        10,
-    )
-    Select(browser.el("category")).select_by_value(CATEGORY)
-    browser.type("description", "小区停水两天，没有任何通知")
+    fill_form(browser, "小区停水两天，没有任何通知", "13800000061")
     browser.type("address", "河东区东关街道新华小区3号楼")
-    browser.type("phone", "13800000061")
     browser.el("files").send_keys(str(png(tmp_path / "停水通知.png")))
     browser.click("consent")
     assert fits(browser)
@@ -285,14 +290,7 @@ def test_confidential_form_in_english_badges_and_outbox_retry(
     assert browser.text("submit") == "Submit" and browser.text("lang") == "中文"
     assert browser.driver.execute_script("return document.documentElement.lang") == "en"
     assert browser.untranslated() == []
-    browser.wait(
-        "the categories",
-        lambda: len(browser.driver.find_elements("css selector", "#category option")) > 1,
-        10,
-    )
-    Select(browser.el("category")).select_by_value(CATEGORY)
-    browser.type("description", "举报小区物业私自停水")
-    browser.type("phone", "13800000062")
+    fill_form(browser, "举报小区物业私自停水", "13800000062")
     browser.click("confidential")
     assert fits(browser)
     browser.shot("form-english-confidential")
