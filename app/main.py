@@ -33,6 +33,7 @@ from app.pages.http import STATIC, pages
 from app.reports.http import router as reports_routes
 from app.runtime import Runtime
 from app.speech.http import router as speech_routes
+from app.surges.http import router as surges_routes
 from core.settings import Settings
 
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
         kpis_routes,
         knowledge_routes,
         reports_routes,
+        surges_routes,
         intake_channels,
         intake_staff,
         intake_public,

@@ -759,3 +759,48 @@ class KbUse(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+# --- surge alerts (突增预警, app.surges) -----------------------------------------------------
+
+
+class SurgeAlertRow(Base):
+    """One surge (casework.surge): a category in one place or district, one hour or day, with
+    more tickets than its history makes likely. One row per (category, area, window): a later,
+    higher count updates it. Acknowledged (已知悉) by a supervisor."""
+
+    __tablename__ = "surge_alerts"
+    __table_args__ = (
+        UniqueConstraint(
+            "category", "area_kind", "area", "window", "window_start", name="uq_surge_alerts_key"
+        ),
+        Index("ix_surge_alerts_window_start", "window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(64))
+    area_kind: Mapped[str] = mapped_column(String(12))  # district | place
+    area: Mapped[str] = mapped_column(String(200))  # a department code, or a place key
+    window: Mapped[str] = mapped_column(String(8))  # hour | day
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float] = mapped_column(Float)  # the baseline λ
+    p_value: Mapped[float] = mapped_column(Float)
+    robust_z: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+
+    tickets: Mapped[list[SurgeAlertTicket]] = relationship(
+        order_by="SurgeAlertTicket.ticket_id", cascade="all, delete-orphan"
+    )
+
+
+class SurgeAlertTicket(Base):
+    """The tickets behind a surge alert."""
+
+    __tablename__ = "surge_alert_tickets"
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("surge_alerts.id"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True, index=True)

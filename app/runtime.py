@@ -4,8 +4,8 @@ Start order: database → bus → ticket service subscriptions → departments a
 the dispatch file while the database has none) → transcription worker → live transcription
 (AudioSocket server) → FastAGI server → AMI client (with the call tracker as its single event
 consumer) → the node's one scheduler (satisfaction callbacks, the case loop's sweep, the
-scheduled reports, the intake channels' push-back outbox). Stop runs in reverse. A working-day
-calendar without data for a year within
+scheduled reports, the intake channels' push-back outbox, the surge detector). Stop runs in
+reverse. A working-day calendar without data for a year within
 ``[casework] calendar_horizon_days`` stops start-up (SettingsError), as does a broken
 dispatch file.
 AMI being down at start is not fatal: calls still flow through Asterisk, and the client keeps
@@ -54,6 +54,7 @@ from app.models import Ticket
 from app.reports.service import ReportKind, ReportService
 from app.speech.live import LiveTranscription
 from app.speech.transcripts import TranscriptionService
+from app.surges.service import SurgeService
 from casework import (
     CalendarGapError,
     CaseClock,
@@ -235,7 +236,12 @@ class Runtime:
             node_id=settings.node_id,
         )
         self.kpis = KpiService(sessions, self.departments, settings.kpis, self.tz, now)
-        self.reports = ReportService(sessions, self.kpis, self.departments, self.tz, now)
+        self.surges = SurgeService(
+            sessions, self.bus.publish, settings.surges, self.tz, self.departments, now
+        )
+        self.reports = ReportService(
+            sessions, self.kpis, self.departments, self.tz, now, surges=self.surges.for_report
+        )
         self.ticket_edits = TicketEditor(sessions, self.departments, self.bus.publish)
         self.confidential = ConfidentialLog(sessions, now)
         self.knowledge = KnowledgeBase(sessions, self.departments, now)
@@ -341,6 +347,8 @@ class Runtime:
         await self.reports.start()
         self._schedule_reports()
         self._every(self._push_back, self.settings.intake.outbox_tick_seconds, "intake.outbox")
+        if self.settings.surges.enabled:
+            self._every(self._surge_scan, self.settings.surges.scan_seconds, "surges.scan")
         self.scheduler.start()
         self.reconcile.trigger()
         log.info("hotline node %s started", self.settings.node_id)
@@ -393,6 +401,12 @@ class Runtime:
             await self.outbox.tick()
         except Exception:
             log.exception("push-back outbox")
+
+    async def _surge_scan(self) -> None:
+        try:
+            await self.surges.scan()
+        except Exception:
+            log.exception("surge scan")
 
     async def _connect_ami(self) -> None:
         """First login, retried until Asterisk answers; afterwards the connection itself

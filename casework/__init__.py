@@ -1,5 +1,5 @@
 """The case loop's rules (接诉即办): the ticket lifecycle, working days, deadlines, the grab
-pool and the catalogue.
+pool, the catalogue and surge detection (突增预警, ``surge.detect``).
 
 Call flow: every state change of a ticket is checked by ``lifecycle.check_move``. A ticket to
 dispatch (已派单) is proposed a department by ``Catalogue.resolve`` (主办,
@@ -40,6 +40,7 @@ from casework.errors import (
 )
 from casework.grab import ForcedAssignment, GrabWindow, forced_assignment
 from casework.lifecycle import ALLOWED, InvalidTransition, TicketState, check_move
+from casework.surge import AreaKind, SurgeFinding, TicketPoint, WindowKind, detect, place_key
 from core.casework import (
     UTILITIES,
     CaseworkSettings,
@@ -54,6 +55,7 @@ __all__ = [
     "LIBRARY_YEARS",
     "SHANGHAI",
     "UTILITIES",
+    "AreaKind",
     "Assignment",
     "CalendarFileError",
     "CalendarGapError",
@@ -77,12 +79,17 @@ __all__ = [
     "InvalidTransition",
     "OfficeSpan",
     "SlaStatus",
+    "SurgeFinding",
+    "TicketPoint",
     "TicketState",
     "Urgency",
+    "WindowKind",
     "WorkingCalendar",
     "YearDays",
     "check_move",
+    "detect",
     "forced_assignment",
     "parse_catalogue",
     "parse_overrides",
+    "place_key",
 ]

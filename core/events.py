@@ -298,9 +298,9 @@ class TicketRegistered(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SurgeAlert(Event):
-    """PLACEHOLDER, produced by a later issue (surge detection, 热点/突发诉求): more requests on
-    one matter than usual in a short window. Nothing publishes it yet; the big screen already
-    subscribes and lists it, so the detector only has to publish it."""
+    """突增预警: more requests on one matter in one place than its history makes likely, in an
+    hour or a day (``casework.surge``). Published by ``app.surges`` once per new alert, after
+    its row is stored; the big screen lists it."""
 
     name: ClassVar[str] = "surge_alert"
     category: str  # the matter (a catalogue category)
@@ -309,6 +309,7 @@ class SurgeAlert(Event):
     baseline: float | None = None  # what the window usually holds
     district: str | None = None  # a district's department code, None: the whole city
     message: str = ""  # what the hall screen shows, e.g. "朝阳区停水诉求 30 分钟 42 件"
+    area: str | None = None  # the place (address cluster) or district code it concerns
 
 
 # --- the case loop (接诉即办): app.cases.loop publishes these after its commit ----------------

@@ -22,6 +22,7 @@ from core.casework import CaseworkSettings
 from core.intake import IntakeSettings
 from core.kpis import KpiSettings
 from core.reports import ReportSettings
+from core.surges import SurgeSettings
 from core.tomlfile import read_toml, validation_summary
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -257,6 +258,7 @@ class Settings(BaseSettings):
     kpis: KpiSettings = Field(default_factory=KpiSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    surges: SurgeSettings = Field(default_factory=SurgeSettings)
 
     @classmethod
     def settings_customise_sources(

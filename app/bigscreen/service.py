@@ -19,11 +19,11 @@ What counts (local day in ``timezone``):
 - tickets: ``TicketRegistered`` received (and its category, for the top categories),
   ``TicketDispatched`` dispatched (direct, or published to the grab pool), ``TicketOverdue``
   and ``SignForOverdue``;
-- ``KeywordAlert`` (emergency phrases heard live) and ``SurgeAlert`` (a later issue's event).
+- ``KeywordAlert`` (emergency phrases heard live) and ``SurgeAlert`` (app.surges).
 
 At start and at each local midnight the day is read again from the database (queue entries,
-ticket transitions and columns, live alerts), so a restart loses nothing and a new day starts
-at zero; callers waiting and agents' states are "now", not "today", and carry over.
+ticket transitions and columns, live and surge alerts), so a restart loses nothing and a new
+day starts at zero; callers waiting and agents' states are "now", not "today", and carry over.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.kpis.sql import instant
-from app.models import LiveAlert, QueueEntry, Ticket, TicketTransition
+from app.models import LiveAlert, QueueEntry, SurgeAlertRow, Ticket, TicketTransition
 from casework.lifecycle import TicketState
 from core.events import (
     AgentConnected,
@@ -399,6 +399,25 @@ class BigScreen:
                         "category_zh": CATEGORY_LABELS_ZH.get(row.category, row.category),
                         "phrase": row.phrase,
                         "centre": row.centre,
+                    }
+                )
+            # Today's surge alerts (app.surges stores each before it publishes it).
+            surges = await session.scalars(
+                select(SurgeAlertRow)
+                .where(SurgeAlertRow.created_at >= since)
+                .order_by(SurgeAlertRow.created_at.desc())
+                .limit(ALERTS_SHOWN)
+            )
+            for surge in surges:
+                into.surges.append(
+                    {
+                        "at": _utc(surge.created_at).isoformat(),
+                        "category": surge.category,
+                        "count": surge.count,
+                        "window_minutes": 60 if surge.window == "hour" else 24 * 60,
+                        "baseline": round(surge.expected, 2),
+                        "district": surge.area if surge.area_kind == "district" else None,
+                        "message": surge.message,
                     }
                 )
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.edge import SUPERVISORS, RuntimeDep, authenticated
+from app.edge import SUPERVISORS, RowId, RuntimeDep, authenticated
 from app.intake.service import (
     PHONE,
     ChannelRequestIn,
@@ -198,6 +198,18 @@ async def outbox(
     return await rt.intake.outbox(status, limit)
 
 
+@staff.post("/outbox/{row_id}/retry", response_model=PushBackOut, dependencies=[SUPERVISORS])
+async def retry_push_back(row_id: RowId, rt: RuntimeDep) -> Any:
+    """重试: a failed or retrying delivery is sent on the outbox's next tick (one more
+    attempt). 404: no such delivery; 409: it is not failed or retrying (sent, pending …)."""
+    row = await rt.outbox.retry_now(row_id)
+    if row is None:
+        raise HTTPException(404, f"no push-back delivery {row_id}")
+    if row.status != "retrying":
+        raise HTTPException(409, f"a {row.status} delivery is not retried")
+    return row
+
+
 # --- the citizen's pages -----------------------------------------------------------------------
 
 
@@ -229,11 +241,13 @@ async def web_form(
     phone: Annotated[str, Form(pattern=PHONE)],
     address: Annotated[str | None, Form(max_length=200)] = None,
     contact_consent: Annotated[bool, Form()] = False,
+    confidential: Annotated[bool, Form()] = False,
     request_id: Annotated[uuid.UUID | None, Form()] = None,
     files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Any:
-    """网上表单: no account; a ticket number and a query code back. Limited per address and
-    per phone (429 with a Chinese message). ``request_id`` (the page makes one per form) makes
+    """网上表单: no account; a ticket number and a query code back. ``confidential``: the
+    citizen asks for 保密件 handling. Limited per address and per phone (429 with a Chinese
+    message). ``request_id`` (the page makes one per form) makes
     a double submit one ticket."""
     intake = rt.intake
     channel = intake.settings.channel(intake.settings.form_channel)
@@ -260,6 +274,7 @@ async def web_form(
             address=address or None,
             phone=phone,
             contact_consent=contact_consent,
+            confidential=confidential,
         )
     except ValidationError as exc:
         raise HTTPException(422, json.loads(exc.json(include_input=False))) from exc
@@ -292,6 +307,7 @@ class ProgressOut(BaseModel):
     category: str | None
     received_at: datetime
     status: str
+    status_step: str  # the status's key (registered, dispatched …): a page translates it
     steps: list[StepOut]
 
 

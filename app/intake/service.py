@@ -476,6 +476,8 @@ class IntakeService:
             "category": ticket.category,
             "received_at": ticket.created_at,
             "status": PUBLIC_STEPS.get(ticket.state, "已受理"),
+            # The status's key, for a page that shows it in another language.
+            "status_step": ticket.state.value if ticket.state in PUBLIC_STEPS else "registered",
             "steps": steps,
         }
 

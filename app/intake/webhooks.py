@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 WAITING = ("pending", "retrying")
+RETRYABLE = ("failed", "retrying")
 
 
 class OutboxDispatcher:
@@ -155,6 +156,20 @@ class OutboxDispatcher:
                 )
         log.warning("push-back %s to %s: %s (attempt %d)", row_id, row.channel, error, row.attempts)
         return 0
+
+    async def retry_now(self, row_id: int) -> PushBack | None:
+        """重试 (a supervisor's button): a failed or retrying delivery is due at once. It gets
+        one more attempt; failing again, a failed row is failed again (its attempts are used
+        up), a retrying one goes on with its backoff. None: no such row; a row in another
+        status comes back unchanged (the caller says why)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(PushBack)
+                .where(PushBack.id == row_id, PushBack.status.in_(RETRYABLE))
+                .values(status="retrying", next_at=self._now())
+                .execution_options(synchronize_session=False)
+            )
+            return await session.get(PushBack, row_id, populate_existing=True)
 
     async def _finish(self, row_id: int, status: str, error: str | None) -> None:
         async with self._sessions.begin() as session:

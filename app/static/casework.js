@@ -12,6 +12,7 @@ const CASE_TEXT = {
     forced: "指定派发", supervised: "督办", urgent: "紧急", normal: "一般", overdueBy: "已超期",
     days: "天", hours: "小时", minutes: "分钟", noTranscript: "（无转写）", dispatchMode: "派单方式",
     direct: "直接派单", grab: "抢单", conflict: "操作未完成", notFound: "工单不存在或无权查看",
+    confidential: "保密",
     states: { draft: "受理中", registered: "已受理", answered: "直接答复", dispatched: "已派单",
       accepted: "办理中", disputed: "异议中", replied: "已答复", callback: "回访中", reopened: "重办",
       closed: "已办结", merged: "已并单" },
@@ -35,7 +36,7 @@ const CASE_TEXT = {
     none: "none", forced: "Assigned", supervised: "Supervised", urgent: "Urgent", normal: "Normal",
     overdueBy: "Overdue", days: "d", hours: "h", minutes: "min", noTranscript: "(no transcript)",
     dispatchMode: "Dispatch", direct: "Direct", grab: "Grab pool", conflict: "Not done",
-    notFound: "No such ticket, or not yours to see",
+    notFound: "No such ticket, or not yours to see", confidential: "Confidential",
     states: { draft: "Draft", registered: "Registered", answered: "Answered", dispatched: "Dispatched",
       accepted: "In progress", disputed: "Disputed", replied: "Replied", callback: "Callback",
       reopened: "Reopened", closed: "Closed", merged: "Merged" },
@@ -105,6 +106,8 @@ function badges(row) {
   if (row.forced) out.push(el("span", t("forced"), "badge forced"));
   if (row.sign_overdue_at && row.state === "dispatched") out.push(el("span", t("signLate"), "badge overdue"));
   if (row.supervised) out.push(el("span", t("supervised"), "badge supervised"));
+  // 保密件: the lists never carry the citizen's number; the badge says why the detail masks it.
+  if (row.confidential) out.push(el("span", t("confidential"), "badge confidential"));
   return out;
 }
 

@@ -6,7 +6,12 @@ code → the provincial platform imports a batch (one good row, one bad) through
 API → a dispatcher dispatches both tickets and the department signs for them and replies,
 through the API → the channels' webhook receiver (a real HTTP server on 127.0.0.1 in this
 test) gets each state change, signed, and the test checks every signature → /track shows the
-citizen the progress with the department's name. Screenshots in the test's tmp dir."""
+citizen the progress with the department's name.
+
+Then, with the web channel's receiver down: a citizen switches /form to English and asks for
+保密件 → the English /track shows the progress → the dispatcher's queue and the department's
+portal show the 保密 badge → a supervisor's /outbox lists the failed delivery and 重试 sends
+it once the receiver is back. Screenshots in the test's tmp dir."""
 
 from __future__ import annotations
 
@@ -45,11 +50,16 @@ class Receiver:
 
     def __init__(self) -> None:
         self.got: list[tuple[str, dict[str, str], bytes]] = []
+        self.failing: set[str] = set()  # paths answered 503 (a receiver that is down)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path in outer.failing:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 outer.got.append((self.path, dict(self.headers.items()), body))
                 self.send_response(204)
                 self.end_headers()
@@ -84,6 +94,7 @@ def intake_node(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) ->
     extra = f"""
 [intake]
 outbox_tick_seconds = 0.5
+outbox_backoff_seconds = 600  # a failed delivery waits: the test's 重试 button sends it
 
 [[intake.channels]]
 name = "web"
@@ -138,6 +149,18 @@ def fits(browser: Browser) -> bool:
     return int(width) <= PHONE[0]
 
 
+def fill_form(browser: Browser, description: str, phone: str) -> None:
+    """The form's category (once the catalogue's are loaded), description and phone."""
+    browser.wait(
+        "the categories",
+        lambda: len(browser.driver.find_elements("css selector", "#category option")) > 1,
+        10,
+    )
+    Select(browser.el("category")).select_by_value(CATEGORY)
+    browser.type("description", description)
+    browser.type("phone", phone)
+
+
 def wait_for(what: str, check: Any, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -160,15 +183,8 @@ def test_form_import_dispatch_reply_push_back_and_tracking_on_a_phone(
     # 1. The citizen's web form, on a phone.
     phone_view(browser)
     browser.open(node.api + "/form")
-    browser.wait(
-        "the categories",
-        lambda: len(browser.driver.find_elements("css selector", "#category option")) > 1,
-        10,
-    )
-    Select(browser.el("category")).select_by_value(CATEGORY)
-    browser.type("description", "小区停水两天，没有任何通知")
+    fill_form(browser, "小区停水两天，没有任何通知", "13800000061")
     browser.type("address", "河东区东关街道新华小区3号楼")
-    browser.type("phone", "13800000061")
     browser.el("files").send_keys(str(png(tmp_path / "停水通知.png")))
     browser.click("consent")
     assert fits(browser)
@@ -249,3 +265,104 @@ def test_form_import_dispatch_reply_push_back_and_tracking_on_a_phone(
     assert "13800000061" not in page and "已恢复供水" not in page
     assert fits(browser)
     browser.shot("track-progress")
+
+
+def sign_out(browser: Browser) -> None:
+    browser.click("signout")
+    browser.wait("the sign-in form", lambda: browser.el("login-view").is_displayed(), 10)
+
+
+def test_confidential_form_in_english_badges_and_outbox_retry(
+    intake_node: Node, receiver: Receiver, browser: Browser
+) -> None:
+    node = intake_node
+    lead = api(node, f"/api/catalogue/suggest?category={urllib.parse.quote(CATEGORY)}")["lead"]
+    ensure_user(node, "in-pai", PW, "dispatcher")
+    ensure_user(node, "in-dept", PW, "department", department=lead)
+    ensure_user(node, "in-boss", PW, "supervisor")
+    receiver.failing.add("/web")
+
+    # 1. The form in English, 保密件 asked for.
+    phone_view(browser)
+    browser.open(node.api + "/form")
+    assert browser.text("submit") == "提交诉求"
+    browser.click("lang")
+    assert browser.text("submit") == "Submit" and browser.text("lang") == "中文"
+    assert browser.driver.execute_script("return document.documentElement.lang") == "en"
+    assert browser.untranslated() == []
+    fill_form(browser, "举报小区物业私自停水", "13800000062")
+    browser.click("confidential")
+    assert fits(browser)
+    browser.shot("form-english-confidential")
+    browser.click("submit")
+    browser.wait("the ticket number", lambda: browser.el("result").is_displayed(), 15)
+    assert browser.text("confidential-note") == "Accepted as confidential."
+    number, code = browser.text("ticket-number"), browser.text("query-code")
+    assert api(node, f"/api/tickets/{number}")["confidential"] is True
+
+    # 2. /track keeps the language; back to 中文 on the button.
+    browser.open(node.api + "/track")
+    assert browser.text("track") == "Look up"
+    browser.type("ticket-number", number)
+    browser.type("query-code", code)
+    browser.click("track")
+    browser.wait("the progress", lambda: browser.el("progress").is_displayed(), 10)
+    assert browser.text("p-status") == "Accepted"
+    browser.shot("track-english")
+    browser.click("lang")
+    assert browser.text("p-status") == "已受理" and browser.text("track") == "查询"
+
+    # 3. The 保密 badge in the dispatcher's queue …
+    browser.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.sign_in(node.api + "/dispatch", "in-pai", PW)
+    row = f'#queue tr[data-ticket="{number}"]'
+    browser.wait(
+        "the queue row", lambda: bool(browser.driver.find_elements("css selector", row)), 15
+    )
+    assert "保密" in browser.css(f"{row} .badge.confidential").text
+    browser.shot("dispatch-confidential")
+    sign_out(browser)
+
+    # 4. … the failed push-back retried from the outbox once the receiver is back …
+    outbox = "/api/intake/outbox?status=retrying&limit=50"
+    wait_for(
+        "the failed delivery",
+        lambda: any(str(r["ticket_id"]) == number for r in api(node, outbox)),
+        15,
+    )
+    delivery = next(r for r in api(node, outbox) if str(r["ticket_id"]) == number)
+    receiver.failing.clear()
+    browser.sign_in(node.api + "/outbox", "in-boss", PW)
+    line = f'#outbox tr[data-delivery="{delivery["id"]}"]'
+    browser.wait(
+        "the outbox row", lambda: bool(browser.driver.find_elements("css selector", line)), 15
+    )
+    assert browser.css(line).get_attribute("data-status") == "retrying"
+    assert "HTTP 503" in browser.css(line).text
+    assert browser.untranslated() == []
+    browser.shot("outbox-retrying")
+    browser.css(f"{line} button[data-action=retry]").click()
+    wait_for("the retried delivery", lambda: receiver.states("/web")[-1:] == ["registered"], 15)
+
+    def sent() -> bool:
+        browser.click("refresh")
+        time.sleep(0.3)
+        found = browser.driver.find_elements("css selector", line)
+        return bool(found) and found[0].get_attribute("data-status") == "sent"
+
+    browser.wait("the row marked sent", sent, 15)
+    browser.shot("outbox-sent")
+    sign_out(browser)
+
+    # 5. … and in the department's portal once dispatched.
+    dispatcher = user_token(node, "in-pai", PW)
+    api(node, f"/api/tickets/{number}/dispatch", "POST", {"mode": "direct", "lead": lead},
+        token=dispatcher)  # fmt: skip
+    browser.sign_in(node.api + "/portal", "in-dept", PW)
+    mine = f'#tickets tr[data-ticket="{number}"]'
+    browser.wait(
+        "the portal row", lambda: bool(browser.driver.find_elements("css selector", mine)), 15
+    )
+    assert "保密" in browser.css(f"{mine} .badge.confidential").text
+    assert "13800000062" not in browser.text("tickets")
+    browser.shot("portal-confidential")

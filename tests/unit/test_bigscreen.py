@@ -21,7 +21,7 @@ from app.cases.edits import TicketEdit, TicketEditor
 from app.cases.service import TicketService
 from app.departments.service import DepartmentService
 from app.migrate import upgrade
-from app.models import QueueEntry, Ticket, TicketTransition
+from app.models import QueueEntry, SurgeAlertRow, Ticket, TicketTransition
 from casework.lifecycle import TicketState
 from core.bus import InProcessBus
 from core.db import create_engine, session_factory
@@ -211,6 +211,17 @@ async def seed_day(url: str, base: datetime) -> None:
                         at=at,
                     )
                 )
+            # A surge alert today (app.surges stored it before publishing it), one yesterday.
+            for day_back, count in ((0, 4), (1, 9)):
+                moment = base - timedelta(days=day_back)
+                s.add(
+                    SurgeAlertRow(
+                        category="交通事故", area_kind="place", area="人民路×解放路",
+                        window="day", window_start=moment, window_end=moment, count=count,
+                        expected=0.2, p_value=1e-5, robust_z=4.0, created_at=moment,
+                        updated_at=moment, message=f"人民路×解放路 交通事故 当日 {count} 件",
+                    )
+                )  # fmt: skip
     finally:
         await engine.dispose()
 
@@ -243,6 +254,9 @@ async def test_start_reads_today_from_the_database(
     assert view["tickets"]["received"] == 2 and view["tickets"]["dispatched"] == 1
     assert view["categories"] == [{"category": "供水", "count": 2}]
     assert view["agents"]["counts"]["logged_out"] == 2
+    assert [(a["category"], a["count"], a["window_minutes"]) for a in view["surges"]] == [
+        ("交通事故", 4, 24 * 60)
+    ]
     # Then it follows the bus only.
     await svc.on_event(at(answered("w1", "main", 26)))
     assert svc.view()["calls"]["answered"] == 3 and svc.view()["calls"]["waiting"] == 0

@@ -164,4 +164,11 @@ def test_the_desk_unmarks_and_a_channel_marks(client: TestClient) -> None:
     # The public lookup never shows the number (nor any name).
     track = client.post("/api/public/track", json={"ticket_number": number, "query_code": code})
     assert track.status_code == 200 and NUMBER not in track.text and MASKED not in track.text
-    assert set(track.json()) == {"ticket_number", "category", "received_at", "status", "steps"}
+    assert set(track.json()) == {
+        "ticket_number",
+        "category",
+        "received_at",
+        "status",
+        "status_step",
+        "steps",
+    }

@@ -145,6 +145,28 @@ def test_the_provincial_import_reports_each_row(client: TestClient) -> None:
     assert {r["state"] for r in rows} == {"registered"} and len(rows) == 2
     assert client.get("/api/intake/outbox", headers=agent).status_code == 403
     assert client.get("/api/intake/outbox").status_code == 401
+    # 重试 only a failed or retrying delivery (these are skipped: no webhook), supervisors only.
+    row_id = rows[0]["id"]
+    assert client.post(f"/api/intake/outbox/{row_id}/retry", headers=agent).status_code == 403
+    refused = client.post(f"/api/intake/outbox/{row_id}/retry", headers=boss)
+    assert refused.status_code == 409 and "skipped" in refused.json()["detail"]
+    assert client.post("/api/intake/outbox/99999/retry", headers=boss).status_code == 404
+
+
+def test_the_web_form_asks_for_confidential_handling(client: TestClient) -> None:
+    """保密件 from the public form: with the box ticked the ticket is confidential (masked as
+    app.cases.confidential says); without it, a plain ticket."""
+    plain, secret = form(client), form(client, phone="13800000054", confidential="true")
+    assert plain.status_code == secret.status_code == 201, secret.text
+    boss = sign_in(client, "boss", "supervisor")
+    got = {
+        r.json()["ticket_number"]: client.get(
+            f"/api/tickets/{r.json()['ticket_number']}", headers=boss
+        ).json()
+        for r in (plain, secret)
+    }
+    flags = [t["confidential"] for t in got.values()]
+    assert flags == [False, True]
 
 
 def form(client: TestClient, phone: str = "13800000051", **extra: Any) -> Any:
@@ -175,6 +197,7 @@ def test_the_web_form_and_tracking_are_public_and_limited(client: TestClient) ->
     assert good.status_code == 200
     body = good.json()
     assert [s["step"] for s in body["steps"]] == ["registered"]
+    assert (body["status"], body["status_step"]) == ("已受理", "registered")  # a page translates
     assert "13800000051" not in good.text and "东关街" not in good.text
     unknown = client.post("/api/public/track", json={"ticket_number": "99999", "query_code": code})
     bad = client.post(

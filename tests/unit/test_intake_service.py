@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cases.attachments import AttachmentStore
+from app.cases.service import as_utc
 from app.intake.limits import RateLimiter
 from app.intake.service import (
     CitizenRequest,
@@ -338,6 +339,17 @@ async def test_outbox_backoff_failure_and_delivery_after_a_restart(bed: Bed, db_
         await down.tick()
     failed = (await bed.outbox())[-1]
     assert (failed.state, failed.status, failed.attempts) == ("dispatched", "failed", 3)
+    # 重试 by a supervisor: due at once, one more attempt; failing again, failed again.
+    retried = await down.retry_now(failed.id)
+    assert retried is not None and retried.status == "retrying"
+    assert as_utc(retried.next_at) == bed.clock.now
+    assert await down.tick() == 0
+    again = (await bed.outbox())[-1]
+    assert (again.status, again.attempts) == ("failed", 4)
+    sent = (await bed.outbox())[0]
+    assert (await down.retry_now(sent.id)).status == "sent"  # type: ignore[union-attr]
+    assert await down.retry_now(999_999) is None
+    await down.retry_now(failed.id)  # retried again: the receiver is back after the restart
     await loop.accept(done.ticket_id, dept("cgj"))
     await bed.engine.dispose()
     engine = create_engine(db_url)
@@ -346,9 +358,10 @@ async def test_outbox_backoff_failure_and_delivery_after_a_restart(bed: Bed, db_
         fresh = OutboxDispatcher(
             session_factory(engine), SETTINGS, bed.clock, httpx.MockTransport(restarted)
         )
-        assert await fresh.tick() == 1
+        assert await fresh.tick() == 2  # the retried one and the one written while down
         assert restarted.seen is not None
-        assert json.loads(restarted.seen[0].content)["state"] == "accepted"
+        states = [json.loads(r.content)["state"] for r in restarted.seen]
+        assert states == ["dispatched", "accepted"]
     finally:
         await engine.dispose()
 
