@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.campaigns import CallbackSettings
 from core.casework import CaseworkSettings
+from core.duplicates import DuplicateSettings
 from core.intake import IntakeSettings
 from core.kpis import KpiSettings
 from core.reports import ReportSettings
@@ -257,6 +258,7 @@ class Settings(BaseSettings):
     kpis: KpiSettings = Field(default_factory=KpiSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
 
     @classmethod
     def settings_customise_sources(
