@@ -162,6 +162,10 @@ class TicketOut(BaseModel):
     first_reply_status: str | None = None  # met | breached | pending | overdue
     # 保密件: for whoever lacks the right, caller (and the calls' and callbacks' numbers) masked
     confidential: bool = False
+    # 并单: this ticket's master (已并单), or the tickets merged into this one
+    merged_into: int | None = None
+    merged_at: datetime | None = None
+    merged_tickets: list[int] = []
     replies: list[ReplyOut] = []
     attachments: list[AttachmentOut] = []
     disputes: list[DisputeOut] = []
@@ -240,6 +244,7 @@ async def _ticket_view(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut
     out.seconds_left = rt.caseloop.seconds_left(ticket)
     out.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
     out.first_reply_status = first_reply_status(ticket, utcnow())
+    out.merged_tickets = [merged["id"] for merged in ticket.duplicates or []]
     scope = await rt.caseloop.scope_of(who)
     if scope is not None:
         return await _department_view(out, ticket, scope, rt)
@@ -293,13 +298,12 @@ async def _department_view(
     )
 
 
-# Who may move a ticket where: agents take calls in (register, answer directly, dispatch,
-# merge); departments handle what was dispatched to them (accept, dispute, reply);
-# supervisors may do all of it, and close or reopen after a callback by hand.
+# Who may move a ticket where: agents take calls in (register, answer directly, dispatch;
+# merging has its own route, app.duplicates); departments handle what was dispatched to them
+# (accept, dispute, reply); supervisors may do all of it, and close or reopen after a
+# callback by hand.
 WORKFLOW_STEPS: dict[Role, frozenset[TicketState]] = {
-    Role.AGENT: frozenset(
-        {TicketState.REGISTERED, TicketState.ANSWERED, TicketState.DISPATCHED, TicketState.MERGED}
-    ),
+    Role.AGENT: frozenset({TicketState.REGISTERED, TicketState.ANSWERED, TicketState.DISPATCHED}),
     Role.DEPARTMENT: frozenset({TicketState.ACCEPTED, TicketState.DISPUTED, TicketState.REPLIED}),
     Role.DISPATCHER: frozenset({TicketState.DISPATCHED}),
 }
@@ -313,6 +317,11 @@ async def move_ticket(
     reply, answer directly, close, reopen. A reply or direct answer schedules the
     satisfaction callback in the same transaction. 409 when the lifecycle forbids the move,
     403 when the caller's role may not make it."""
+    if body.to is TicketState.MERGED:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            f"merge with POST /api/tickets/{ticket_id}/merge, naming the master ticket",
+        )
     steps = WORKFLOW_STEPS.get(who.role)
     if steps is not None and body.to not in steps:
         raise HTTPException(
