@@ -319,7 +319,7 @@ async def move_ticket(
     403 when the caller's role may not make it."""
     if body.to is TicketState.MERGED:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             f"merge with POST /api/tickets/{ticket_id}/merge, naming the master ticket",
         )
     steps = WORKFLOW_STEPS.get(who.role)

@@ -26,9 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.cases.service import as_utc, transition
-from app.intake import pushback
-from app.models import Ticket, TicketTransition
+from app.cases.service import as_utc, record_move, transition
+from app.models import Ticket
 from casework.duplicates import (
     MERGEABLE,
     DuplicateRules,
@@ -194,23 +193,12 @@ class DuplicateService:
             note = f"撤销并单（原并入工单 {ticket.merged_into}）" + (
                 f"：{reason}" if reason else ""
             )
-            # Not a lifecycle move (merged is terminal for the workflow): the audit row and
-            # the channel's push-back are written here, as transition() would.
-            session.add(
-                TicketTransition(
-                    ticket=ticket,
-                    from_state=S.MERGED,
-                    to_state=back,
-                    actor=actor,
-                    reason=note[:200],
-                    at=now,
-                )
-            )
-            ticket.state = back
+            # Not a lifecycle move (merged is terminal for the workflow): checked above by
+            # check_unmerge, then recorded as any move is (audit row, push-back).
+            record_move(session, ticket, back, actor=actor, reason=note[:200], at=now)
             ticket.merged_into = None
             ticket.merged_at = None
             ticket.merged_from = None
-            pushback.on_transition(session, ticket, back, actor=actor, at=now)
         return ticket
 
 
