@@ -23,6 +23,7 @@ from casework.duplicates import MergeRefused
 from casework.lifecycle import TicketState as S
 from core.db import create_engine, session_factory
 from core.duplicates import DuplicateSettings
+from ivr.ports import SurveyAnswers
 from tests.conftest import EXAMPLE_CATALOGUE
 from tests.unit.test_callback_service import SH, ScriptedDialler, campaign
 from tests.unit.test_caseloop import DISPATCHER, Clock, Events, build_loop, dept
@@ -128,6 +129,28 @@ async def test_suggestions_merge_push_back_and_callbacks(bed: Bed) -> None:
     claimed = await bed.callbacks._claim(callback.id, bed.callbacks.campaign("default"))
     assert claimed is not None and claimed[1] == PHONE
     assert (await bed.ticket(web.ticket_id)).state is S.MERGED
+    # Its citizen's ratings are kept; the merged ticket stays merged (the master's own
+    # survey decides the master).
+    answers = SurveyAnswers(
+        service="1", outcome="2", comment_file=None, uniqueid="u", completed=True
+    )
+    await bed.callbacks.survey_finished(claimed[0], answers)
+    rated = (await bed.rows(Callback, web.ticket_id))[0]
+    assert (rated.status, rated.outcome_rating) == ("done", 2)
+    assert (await bed.ticket(web.ticket_id)).state is S.MERGED
+    # 办件查询: the web citizen follows the master's handling, without its number.
+    progress = await bed.intake.track(web.ticket_number, web.query_code)
+    assert progress is not None
+    assert [s["step"] for s in progress["steps"]] == [
+        "registered",
+        "merged",
+        "dispatched",
+        "accepted",
+        "replied",
+    ]
+    assert progress["status"] == "已合并办理：承办单位已答复"
+    assert all(set(s) <= {"step", "label", "at", "department"} for s in progress["steps"])
+    assert progress["ticket_number"] == web.ticket_number and PHONE not in str(progress)
     # The province's ticket, not merged, is untouched by the master's moves.
     assert [p.state for p in await bed.rows(PushBack, province.ticket_id)] == ["registered"]
 
