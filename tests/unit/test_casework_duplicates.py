@@ -4,6 +4,7 @@ window, the unmerge limit with an injected clock, and the [duplicates] settings.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -21,6 +22,8 @@ from casework.duplicates import (
 )
 from casework.lifecycle import TicketState
 from core.duplicates import DuplicateSettings
+from core.settings import SettingsError, load_settings
+from tests.unit.test_settings import GOOD, write
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 RULES = DuplicateRules(DuplicateSettings())
@@ -138,3 +141,14 @@ def test_unmerge_within_the_limit_only() -> None:
 def test_settings_refuse_bad_values(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         DuplicateSettings.model_validate(bad)
+
+
+def test_the_settings_file_section_is_checked_at_start_up(tmp_path: Path) -> None:
+    """[duplicates] in the node's settings file: read, and a bad value stops start-up with
+    the field named."""
+    good = load_settings(write(tmp_path, GOOD + "\n[duplicates]\nwindow_days = 7\n"))
+    assert good.duplicates.window_days == 7 and good.duplicates.unmerge_hours == 24
+    with pytest.raises(SettingsError, match=r"duplicates.*highest possible score"):
+        load_settings(
+            write(tmp_path, GOOD + "\n[duplicates]\nthreshold = 0.9\ntext_weight = 0.1\n")
+        )
