@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth.service import Principal, Role
 from app.callbacks.http import CallbackOut
@@ -117,7 +117,18 @@ class SupervisionOut(BaseModel):
     at: datetime
 
 
-class TicketOut(BaseModel):
+class MergedTickets(BaseModel):
+    """并单: the tickets merged into this one, read from the master's ``duplicates`` list."""
+
+    merged_tickets: list[int] = Field(default=[], validation_alias="duplicates")
+
+    @field_validator("merged_tickets", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return [d["id"] if isinstance(d, dict) else d for d in value or []]
+
+
+class TicketOut(MergedTickets):
     model_config = ConfigDict(from_attributes=True)
     id: int
     state: TicketState
@@ -165,7 +176,6 @@ class TicketOut(BaseModel):
     # 并单: this ticket's master (已并单), or the tickets merged into this one
     merged_into: int | None = None
     merged_at: datetime | None = None
-    merged_tickets: list[int] = []
     replies: list[ReplyOut] = []
     attachments: list[AttachmentOut] = []
     disputes: list[DisputeOut] = []
@@ -244,7 +254,6 @@ async def _ticket_view(ticket_id: int, rt: Runtime, who: Principal) -> TicketOut
     out.seconds_left = rt.caseloop.seconds_left(ticket)
     out.sign_seconds_left = rt.caseloop.sign_seconds_left(ticket)
     out.first_reply_status = first_reply_status(ticket, utcnow())
-    out.merged_tickets = [merged["id"] for merged in ticket.duplicates or []]
     scope = await rt.caseloop.scope_of(who)
     if scope is not None:
         return await _department_view(out, ticket, scope, rt)
@@ -409,7 +418,7 @@ class SuggestionOut(BaseModel):
     assisting: list[str]
 
 
-class QueueRowOut(BaseModel):
+class QueueRowOut(MergedTickets):
     model_config = ConfigDict(from_attributes=True)
     id: int
     category: str | None
@@ -423,7 +432,7 @@ class QueueRowOut(BaseModel):
     suggestion: SuggestionOut | None = None
 
 
-class PortalRowOut(BaseModel):
+class PortalRowOut(MergedTickets):
     model_config = ConfigDict(from_attributes=True)
     id: int
     category: str | None

@@ -47,6 +47,9 @@ def test_suggest_merge_badge_and_unmerge(client: TestClient) -> None:
     assert (body["state"], body["merged_into"]) == ("merged", first) and body["unmerge_until"]
     assert client.get(f"/api/tickets/{second}", headers=li).json()["merged_into"] == first
     assert client.get(f"/api/tickets/{first}", headers=li).json()["merged_tickets"] == [second]
+    disp = sign_in(client, "zhao", "dispatcher")
+    queue = {r["id"]: r for r in client.get("/api/dispatch/queue", headers=disp).json()}
+    assert queue[first]["merged_tickets"] == [second] and second not in queue  # the badge
     again = client.post(f"/api/tickets/{second}/merge", json={"master_id": first}, headers=li)
     assert again.status_code == 409
     gone = client.post(f"/api/tickets/{first}/merge", json={"master_id": 999999}, headers=li)
