@@ -72,8 +72,9 @@ class Ticket(Base):
         Index("ix_tickets_dispatched_at", "dispatched_at"),
         Index("ix_tickets_published_at", "published_at"),
         Index("ix_tickets_reply_due_at", "reply_due_at"),
-        # Duplicate candidates (0017): the same matter at the same place, recent first.
-        Index("ix_tickets_category_district_created", "category", "district", "created_at"),
+        # Duplicate candidates (0017): the same category within a window, newest first (a
+        # channel's request has no district; the district, when known, filters the range).
+        Index("ix_tickets_category_created", "category", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -4,10 +4,10 @@ Call flow: the desk saves a ticket (``PATCH /api/tickets/{id}``) or a channel's 
 lands in the pool (``app.intake``); the desk and the dispatch page then ask
 ``GET /api/tickets/{id}/duplicates`` → :meth:`DuplicateService.suggestions` fetches the
 candidates by two indexed queries (the same caller: ``ix_tickets_caller_created``; the same
-category and district: ``ix_tickets_category_district_created``; both within the window and
-still open to be a master) and ``casework.duplicates`` scores them in Python. Suggestions are
-computed on read, not stored: a candidate merged, closed or edited since is never shown
-stale, and the two queries cost a few milliseconds.
+category, and district when the ticket has one: ``ix_tickets_category_created``; both
+within the window, newest first, and still open to be a master) and ``casework.duplicates``
+scores them in Python. Suggestions are computed on read, not stored: a candidate merged,
+closed or edited since is never shown stale, and the two queries are index ranges.
 
 :meth:`merge` (并单) moves the ticket to 已并单 through ``app.cases.service.transition`` (its
 audit row and its channel's push-back) and links both ways: ``merged_into`` on the ticket,

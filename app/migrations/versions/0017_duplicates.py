@@ -1,5 +1,5 @@
 """duplicates (并单): the merged ticket's master, when, its prior state; the master's list;
-the candidates' index by category and district
+the candidates' index by category and creation time
 
 Revision ID: 0017
 Revises: 0015
@@ -47,14 +47,12 @@ def upgrade() -> None:
         )
         batch.create_foreign_key("fk_tickets_merged_into", "tickets", ["merged_into"], ["id"])
         batch.create_index("ix_tickets_merged_into", ["merged_into"])
-        batch.create_index(
-            "ix_tickets_category_district_created", ["category", "district", "created_at"]
-        )
+        batch.create_index("ix_tickets_category_created", ["category", "created_at"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tickets") as batch:
-        batch.drop_index("ix_tickets_category_district_created")
+        batch.drop_index("ix_tickets_category_created")
         batch.drop_index("ix_tickets_merged_into")
         batch.drop_constraint("fk_tickets_merged_into", type_="foreignkey")
         batch.drop_column("duplicates")
