@@ -4,6 +4,7 @@ F1 beside the exact-phone baseline, and the suggester beats the baseline on the 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,14 @@ def test_bench_prints_figures_beside_the_baseline(capsys: pytest.CaptureFixture[
 def test_the_set_has_both_labels() -> None:
     labels = [p.duplicate for p in PAIRS]
     assert labels.count(True) >= 20 and labels.count(False) >= 20
+
+
+def test_bench_times_the_service_on_a_small_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--tickets", "300", "--runs", "3", "--workdir", str(tmp_path)]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "seeded 300 tickets" in out
+    assert "suggestions, cold word cache" in out and "candidate queries alone" in out
+    assert "p50 ratio" in out
