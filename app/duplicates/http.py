@@ -78,6 +78,8 @@ def refusals() -> Iterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except PermissionError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
 
 
 def _out(ticket: Ticket, service: DuplicateService) -> MergeOut:
@@ -116,7 +118,11 @@ async def merge_ticket(ticket_id: RowId, body: MergeIn, rt: RuntimeDep, who: Cur
     """并单: merge this ticket into ``master_id``; its citizen is told the master's outcome."""
     with refusals():
         ticket = await rt.duplicates.merge(
-            ticket_id, body.master_id, actor=who.actor, reason=body.reason
+            ticket_id,
+            body.master_id,
+            actor=who.actor,
+            reason=body.reason,
+            agent_id=who.agent_id if who.role is Role.AGENT else None,
         )
     return _out(ticket, rt.duplicates)
 

@@ -130,10 +130,17 @@ class DuplicateService:
     # --- merge and unmerge -----------------------------------------------------------------
 
     async def merge(
-        self, ticket_id: int, master_id: int, *, actor: str, reason: str | None = None
+        self,
+        ticket_id: int,
+        master_id: int,
+        *,
+        actor: str,
+        reason: str | None = None,
+        agent_id: str | None = None,
     ) -> Ticket:
         """并单: the ticket becomes 已并单 under ``master_id``; both rows are locked first, in
-        id order, so two merges of the same pair cannot interleave."""
+        id order, so two merges of the same pair cannot interleave. ``agent_id``: an agent
+        merges only a ticket of theirs (or nobody's), as at the desk (PermissionError)."""
         if ticket_id == master_id:
             raise MergeRefused(f"ticket {ticket_id} cannot be merged into itself")
         async with self._sessions.begin() as session:
@@ -144,6 +151,8 @@ class DuplicateService:
                     raise LookupError(f"ticket {row_id} does not exist")
                 locked[row_id] = row
             ticket, master = locked[ticket_id], locked[master_id]
+            if agent_id is not None and ticket.agent_id not in (None, agent_id):
+                raise PermissionError(f"ticket {ticket_id} belongs to agent {ticket.agent_id}")
             if ticket.state not in MERGEABLE:
                 raise MergeRefused(
                     f"ticket {ticket_id} is {ticket.state.value}: only a draft or registered "

@@ -52,6 +52,9 @@ def test_suggest_merge_badge_and_unmerge(client: TestClient) -> None:
     assert queue[first]["merged_tickets"] == [second] and second not in queue  # the badge
     again = client.post(f"/api/tickets/{second}/merge", json={"master_id": first}, headers=li)
     assert again.status_code == 409
+    ma = sign_in(client, "ma", "agent", agent_id="1002")  # not the agent who took it
+    theirs = client.post(f"/api/tickets/{first}/merge", json={"master_id": second}, headers=ma)
+    assert theirs.status_code == 403 and "belongs to agent 1001" in theirs.text
     gone = client.post(f"/api/tickets/{first}/merge", json={"master_id": 999999}, headers=li)
     assert gone.status_code == 404
 
