@@ -22,6 +22,7 @@ from app.callbacks.http import router as callbacks_routes
 from app.calls.http import router as calls_routes
 from app.cases.http import router as cases_routes
 from app.departments.http import router as departments_routes
+from app.duplicates.http import router as duplicates_routes
 from app.edge import public
 from app.errors import install_error_handlers
 from app.intake.http import channels as intake_channels
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         users_routes,
         cases_routes,
         departments_routes,
+        duplicates_routes,
         calls_routes,
         agents_routes,
         agent_sockets,

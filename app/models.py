@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -71,6 +72,9 @@ class Ticket(Base):
         Index("ix_tickets_dispatched_at", "dispatched_at"),
         Index("ix_tickets_published_at", "published_at"),
         Index("ix_tickets_reply_due_at", "reply_due_at"),
+        # Duplicate candidates (0017): the same category within a window, newest first (a
+        # channel's request has no district; the district, when known, filters the range).
+        Index("ix_tickets_category_created", "category", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -123,6 +127,17 @@ class Ticket(Base):
     # 保密件 (whistle-blowing, personal matters): the citizen's number is masked for whoever
     # lacks the right, and every unmasked view is logged (app.cases.confidential).
     confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # --- duplicates (并单, app.duplicates) -----------------------------------------------------
+    # A merged ticket: its master, when, and the state an unmerge returns it to.
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_from: Mapped[TicketState | None] = mapped_column(_state_column())
+    # A master: its merged tickets as [{"id": …, "channel": …}], kept with merged_into by the
+    # merge and the unmerge, so the master's moves owe their channels a push-back (回传) in
+    # the same transaction without a query (app.intake.pushback).
+    duplicates: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
 
     calls: Mapped[list[Call]] = relationship(back_populates="ticket")
     transitions: Mapped[list[TicketTransition]] = relationship(

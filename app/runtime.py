@@ -45,6 +45,7 @@ from app.cases.edits import TicketEditor
 from app.cases.loop import CaseLoop
 from app.cases.service import TicketService
 from app.departments.service import DepartmentService
+from app.duplicates.service import DuplicateService
 from app.intake.limits import PublicLimits
 from app.intake.service import IntakeService
 from app.intake.webhooks import OutboxDispatcher
@@ -179,6 +180,7 @@ class Runtime:
             intake.form_per_address, intake.form_per_phone, intake.track_failures_per_address
         )
         self.outbox = OutboxDispatcher(sessions, intake, now)
+        self.duplicates = DuplicateService(sessions, settings.duplicates, now)
         self.callbacks = CallbackService(
             sessions,
             settings.callbacks,

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.campaigns import CallbackSettings
 from core.casework import CaseworkSettings
+from core.duplicates import DuplicateSettings
 from core.intake import IntakeSettings
 from core.kpis import KpiSettings
 from core.reports import ReportSettings
@@ -259,6 +260,7 @@ class Settings(BaseSettings):
     reports: ReportSettings = Field(default_factory=ReportSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     surges: SurgeSettings = Field(default_factory=SurgeSettings)
+    duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
 
     @classmethod
     def settings_customise_sources(

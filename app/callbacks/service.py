@@ -1,7 +1,9 @@
 """Satisfaction callbacks (满意度回访): schedule, dial, survey result → ticket closed or reopened.
 
 Call flow: a ticket is replied (已答复) or answered directly → ``schedule_for`` writes a
-``Callback`` in the same transaction, due after the campaign's delay inside its calling window
+``Callback`` in the same transaction (and one for each ticket merged into it, 并单: a merged
+ticket's callback rings its own citizen and records the ratings; its master's survey decides
+the master's state), due after the campaign's delay inside its calling window
 → the one APScheduler job (``dispatch``, every ``tick_seconds``) picks due callbacks within the
 campaign's channel limit → ``_dial`` commits a ``CallbackAttempt`` row (unique per callback and
 attempt number) *before* it Originates through the carrier trunk at the campaign's pace → the
@@ -200,7 +202,14 @@ class CallbackService:
 
     async def schedule_for(self, session: AsyncSession, ticket: Ticket) -> Callback | None:
         """Called in the transaction that moves ``ticket`` to replied/answered: its callback
-        is written with that change, so a reply never goes without one."""
+        is written with that change, so a reply never goes without one; the citizens of the
+        tickets merged into it (并单) are owed one each, in the same transaction."""
+        merged = await session.scalars(select(Ticket).where(Ticket.merged_into == ticket.id))
+        for duplicate in merged:
+            await self._schedule_one(session, duplicate)
+        return await self._schedule_one(session, ticket)
+
+    async def _schedule_one(self, session: AsyncSession, ticket: Ticket) -> Callback | None:
         cfg = self._settings.campaign_for(ticket.category)
         if cfg is None or not ticket.caller:
             log.info("ticket %s: no callback (no campaign or no number)", ticket.id)
@@ -350,9 +359,18 @@ class CallbackService:
                 if callback is None or callback.status != "pending":
                     return None
                 ticket = await session.get(Ticket, callback.ticket_id)
-                if ticket is None or ticket.state not in (
-                    *CALLBACK_DUE_STATES,
-                    TicketState.CALLBACK,
+                # A merged ticket's callback is due while its master's is (并单).
+                owner = ticket
+                if ticket is not None and ticket.state is TicketState.MERGED:
+                    owner = await session.get(Ticket, ticket.merged_into or 0)
+                if (
+                    ticket is None
+                    or owner is None
+                    or owner.state
+                    not in (
+                        *CALLBACK_DUE_STATES,
+                        TicketState.CALLBACK,
+                    )
                 ):
                     callback.status = "cancelled"
                     callback.finished_at = self._clock()
@@ -371,7 +389,7 @@ class CallbackService:
                 session.add(attempt)
                 callback.status = "dialling"
                 callback.next_attempt_at = None
-                if ticket.state != TicketState.CALLBACK:
+                if ticket.state not in (TicketState.CALLBACK, TicketState.MERGED):
                     transition(session, ticket, TicketState.CALLBACK, actor=ACTOR)
                 await session.flush()
                 return attempt.id, callback.number

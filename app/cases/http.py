@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth.service import Principal, Role
 from app.callbacks.http import CallbackOut
@@ -132,7 +132,18 @@ class DirectAnswerIn(BaseModel):
     version: int = Field(ge=1, le=2**31 - 1)  # the version the agent read
 
 
-class TicketOut(BaseModel):
+class MergedTickets(BaseModel):
+    """并单: the tickets merged into this one, read from the master's ``duplicates`` list."""
+
+    merged_tickets: list[int] = Field(default=[], validation_alias="duplicates")
+
+    @field_validator("merged_tickets", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        return [d["id"] if isinstance(d, dict) else d for d in value or []]
+
+
+class TicketOut(MergedTickets):
     model_config = ConfigDict(from_attributes=True)
     id: int
     state: TicketState
@@ -178,6 +189,9 @@ class TicketOut(BaseModel):
     # 保密件: for whoever lacks the right, caller (and the calls' and callbacks' numbers) masked
     confidential: bool = False
     direct_answer: CitationOut | None = None  # 答复并办结: the knowledge-base article cited
+    # 并单: this ticket's master (已并单), or the tickets merged into this one
+    merged_into: int | None = None
+    merged_at: datetime | None = None
     replies: list[ReplyOut] = []
     attachments: list[AttachmentOut] = []
     disputes: list[DisputeOut] = []
@@ -312,13 +326,12 @@ async def _department_view(
     )
 
 
-# Who may move a ticket where: agents take calls in (register, answer directly, dispatch,
-# merge); departments handle what was dispatched to them (accept, dispute, reply);
-# supervisors may do all of it, and close or reopen after a callback by hand.
+# Who may move a ticket where: agents take calls in (register, answer directly, dispatch;
+# merging has its own route, app.duplicates); departments handle what was dispatched to them
+# (accept, dispute, reply); supervisors may do all of it, and close or reopen after a
+# callback by hand.
 WORKFLOW_STEPS: dict[Role, frozenset[TicketState]] = {
-    Role.AGENT: frozenset(
-        {TicketState.REGISTERED, TicketState.ANSWERED, TicketState.DISPATCHED, TicketState.MERGED}
-    ),
+    Role.AGENT: frozenset({TicketState.REGISTERED, TicketState.ANSWERED, TicketState.DISPATCHED}),
     Role.DEPARTMENT: frozenset({TicketState.ACCEPTED, TicketState.DISPUTED, TicketState.REPLIED}),
     Role.DISPATCHER: frozenset({TicketState.DISPATCHED}),
 }
@@ -332,6 +345,11 @@ async def move_ticket(
     reply, answer directly, close, reopen. A reply or direct answer schedules the
     satisfaction callback in the same transaction. 409 when the lifecycle forbids the move,
     403 when the caller's role may not make it."""
+    if body.to is TicketState.MERGED:
+        raise HTTPException(
+            422,
+            f"merge with POST /api/tickets/{ticket_id}/merge, naming the master ticket",
+        )
     steps = WORKFLOW_STEPS.get(who.role)
     if steps is not None and body.to not in steps:
         raise HTTPException(
@@ -436,7 +454,7 @@ class SuggestionOut(BaseModel):
     assisting: list[str]
 
 
-class QueueRowOut(BaseModel):
+class QueueRowOut(MergedTickets):
     model_config = ConfigDict(from_attributes=True)
     id: int
     category: str | None
@@ -450,7 +468,7 @@ class QueueRowOut(BaseModel):
     suggestion: SuggestionOut | None = None
 
 
-class PortalRowOut(BaseModel):
+class PortalRowOut(MergedTickets):
     model_config = ConfigDict(from_attributes=True)
     id: int
     category: str | None

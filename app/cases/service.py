@@ -54,6 +54,20 @@ def transition(
     """Move a ticket to ``to`` and write the audit row (in the caller's transaction); a
     channel's ticket also gets its push-back row (回传) there, so none is lost."""
     check_move(ticket.id, ticket.state, to)
+    record_move(session, ticket, to, actor=actor, reason=reason, at=at)
+
+
+def record_move(
+    session: AsyncSession,
+    ticket: Ticket,
+    to: TicketState,
+    *,
+    actor: str,
+    reason: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """The audit row, the state and the push-back of a move already checked: by the
+    lifecycle (:func:`transition`) or by its own rule (an unmerge, ``app.duplicates``)."""
     session.add(
         TicketTransition(
             ticket=ticket,
@@ -411,4 +425,11 @@ class TicketService:
             return (await session.scalars(stmt)).all()
 
 
-__all__ = ["InvalidTransition", "TicketService", "call_key", "transition", "utcnow"]
+__all__ = [
+    "InvalidTransition",
+    "TicketService",
+    "call_key",
+    "record_move",
+    "transition",
+    "utcnow",
+]

@@ -42,7 +42,7 @@ from app.cases.attachments import AttachmentStore
 from app.cases.loop import CaseRefused
 from app.cases.service import as_utc, new_draft, transition
 from app.departments.service import DepartmentService
-from app.models import Department, IntakeRequest, PushBack, Ticket
+from app.models import Department, IntakeRequest, PushBack, Ticket, TicketTransition
 from casework.lifecycle import TicketState as S
 from core.events import utcnow
 from core.intake import ChannelSettings, IntakeSettings
@@ -455,29 +455,31 @@ class IntakeService:
                 Ticket, ticket_id, options=[selectinload(Ticket.transitions)]
             )
             assert ticket is not None
-            department = (
-                await session.scalar(
-                    select(Department.name).where(Department.code == ticket.department)
+            steps = await _public_steps(session, ticket, ticket.transitions)
+            status = PUBLIC_STEPS.get(ticket.state, "已受理")
+            # 并单: the citizen follows the master's handling from the merge on (its steps
+            # and department, never its number or its citizen).
+            master = (
+                await session.get(
+                    Ticket, ticket.merged_into, options=[selectinload(Ticket.transitions)]
                 )
-                if ticket.department
+                if ticket.state is S.MERGED and ticket.merged_into
                 else None
             )
-        steps = []
-        for move in ticket.transitions:
-            label = PUBLIC_STEPS.get(move.to_state)
-            if label is None:
-                continue
-            step: dict[str, Any] = {"step": move.to_state.value, "label": label, "at": move.at}
-            if move.to_state in _WITH_DEPARTMENT and department:
-                step["department"] = department
-            steps.append(step)
+            if master is not None:
+                # Audit rows are numbered in commit order: the master's moves after the merge.
+                merge = max(m.id for m in ticket.transitions if m.to_state is S.MERGED)
+                later = [m for m in master.transitions if m.id > merge]
+                steps += await _public_steps(session, master, later)
+                status = f"已合并办理：{PUBLIC_STEPS.get(master.state, '已受理')}"
+        step = master or ticket
         return {
             "ticket_number": str(ticket.id),
             "category": ticket.category,
             "received_at": ticket.created_at,
-            "status": PUBLIC_STEPS.get(ticket.state, "已受理"),
+            "status": status,
             # The status's key, for a page that shows it in another language.
-            "status_step": ticket.state.value if ticket.state in PUBLIC_STEPS else "registered",
+            "status_step": step.state.value if step.state in PUBLIC_STEPS else "registered",
             "steps": steps,
         }
 
@@ -489,3 +491,24 @@ class IntakeService:
             stmt = stmt.where(PushBack.status == status)
         async with self._sessions() as session:
             return (await session.scalars(stmt)).all()
+
+
+async def _public_steps(
+    session: AsyncSession, ticket: Ticket, moves: Sequence[TicketTransition]
+) -> list[dict[str, Any]]:
+    """The moves the citizen may see, with the department's name where it is handling."""
+    department = (
+        await session.scalar(select(Department.name).where(Department.code == ticket.department))
+        if ticket.department
+        else None
+    )
+    steps = []
+    for move in moves:
+        label = PUBLIC_STEPS.get(move.to_state)
+        if label is None:
+            continue
+        step: dict[str, Any] = {"step": move.to_state.value, "label": label, "at": move.at}
+        if move.to_state in _WITH_DEPARTMENT and department:
+            step["department"] = department
+        steps.append(step)
+    return steps

@@ -22,7 +22,7 @@ const CASE_TEXT = {
       refused: "已拒绝" },
     supervisionKinds: { reminder: "催办提醒", overdue: "超期督办", sign_overdue: "签收超时", forced: "指定派发",
       manual: "人工督办" },
-    signLate: "签收超时",
+    signLate: "签收超时", mergedInto: "已并入工单", hasMerged: "并单：",
     levels: { phone: "电话督办", written: "书面督办", onsite: "现场督办" },
     // Reasons the server writes in English on some moves.
     reasons: { "call entered the hotline": "来电进入热线", "saved at the desk": "座席登记受理",
@@ -46,7 +46,7 @@ const CASE_TEXT = {
       refused: "Refused" },
     supervisionKinds: { reminder: "Reminder", overdue: "Overdue", sign_overdue: "Not accepted in time",
       forced: "Assigned", manual: "Manual" },
-    signLate: "Not accepted in time",
+    signLate: "Not accepted in time", mergedInto: "Merged into ticket", hasMerged: "Merged here:",
     levels: { phone: "Phone", written: "Written", onsite: "On site" },
     reasons: {},
   },
@@ -108,6 +108,9 @@ function badges(row) {
   if (row.supervised) out.push(el("span", t("supervised"), "badge supervised"));
   // 保密件: the lists never carry the citizen's number; the badge says why the detail masks it.
   if (row.confidential) out.push(el("span", t("confidential"), "badge confidential"));
+  // 并单: merged into a master, or the master of merged tickets.
+  if (row.merged_into) out.push(el("span", `${t("mergedInto")} ${row.merged_into}`, "badge merged"));
+  if (row.merged_tickets?.length) out.push(el("span", `${t("hasMerged")} ${row.merged_tickets.join("、")}`, "badge merged"));
   return out;
 }
 

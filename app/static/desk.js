@@ -238,6 +238,7 @@ function showPop(pop) {
   $("t-urgency").value = "normal";
   $("t-consent").checked = false; $("t-confidential").checked = false;
   $("save-status").textContent = ""; $("call-status").textContent = "";
+  $("duplicates").hidden = true; $("duplicates").replaceChildren();
   transferButtons(false);
   $("live").hidden = true; $("alert").hidden = true;
   $("live-lines").replaceChildren(); $("live-partial").textContent = "";
@@ -353,6 +354,13 @@ async function saveTicket(register) {
     });
     $("save-status").textContent = ticket.state === "registered" ? t("registered") : t("saved");
     $("save-status").dataset.state = ticket.state;
+    // 并单: likely duplicates of what was just saved, each with its merge button.
+    const ticketId = ticket.id;
+    renderDuplicates($("duplicates"), ticketId, await fetchDuplicates(ticketId), (out) => {
+      $("duplicates").hidden = true;
+      $("save-status").textContent = `${dupT("mergedInto")} ${out.merged_into}`;
+      $("save-status").dataset.state = out.state;
+    });
     return ticket;
   } catch (err) {
     $("save-status").textContent = err.message;

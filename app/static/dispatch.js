@@ -41,6 +41,9 @@ const REFUSALS = [
   ["must differ from", "sameDept"], ["no department may claim", "noEligible"],
 ];
 const board = { user: null, timer: null, choice: new Map(), queue: [], disputes: [], extensions: [] };
+// 并单: each waiting ticket's likely duplicates, fetched once per ticket (a channel's request
+// is checked when it first shows in the queue), dropped when it leaves the queue.
+const dups = new Map();
 
 async function start(user) {
   if (!["dispatcher", "supervisor", "admin"].includes(user.role)) { $("error").textContent = t("notAllowed"); return; }
@@ -66,6 +69,9 @@ async function refresh() {
   ]);
   // Disputes: pending (审核) and approved (复核 by another reviewer); extensions for supervisors.
   Object.assign(board, { queue, disputes: reviews.disputes, extensions: supervisor ? reviews.extensions : [] });
+  const waiting = new Set(queue.map((r) => r.id));
+  for (const id of [...dups.keys()]) if (!waiting.has(id)) dups.delete(id);
+  await Promise.all(queue.filter((r) => !dups.has(r.id)).map(async (r) => dups.set(r.id, await fetchDuplicates(r.id))));
   $("updated").textContent = `${t("updated")} ${new Date().toLocaleTimeString(locale())}`;
   render();
 }
@@ -120,6 +126,11 @@ function showQueue() {
     const what = el("td");
     what.append(el("strong", `${r.category || "—"}`), el("div", gist(r, 80)), el("div", r.address || "", "muted"));
     what.append(...badges(r), el("div", when(r.created_at), "muted"));
+    const similar = el("section", undefined, "dups");
+    renderDuplicates(similar, r.id, dups.get(r.id) || [], (out) => {
+      say(`${dupT("mergedInto")} ${out.merged_into}`); refresh();
+    });
+    what.append(similar);
     const lead = deptSelect(`lead-${r.id}`, choice.lead, { empty: true, label: t("lead") });
     lead.addEventListener("change", () => { choice.lead = lead.value; });
     const assisting = deptSelect(`assisting-${r.id}`, choice.assisting, { multiple: true, label: t("assisting") });

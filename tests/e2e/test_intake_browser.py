@@ -11,7 +11,15 @@ citizen the progress with the department's name.
 Then, with the web channel's receiver down: a citizen switches /form to English and asks for
 保密件 → the English /track shows the progress → the dispatcher's queue and the department's
 portal show the 保密 badge → a supervisor's /outbox lists the failed delivery and 重试 sends
-it once the receiver is back. Screenshots in the test's tmp dir."""
+it once the receiver is back.
+
+Then 并单 on the same node: a citizen calls 12345 and agent 1001 (baresip) registers the
+ticket on the desk → the same citizen sends the web form and the provincial platform imports
+another citizen's report of the same matter → on /dispatch the web request's row lists the
+phone ticket as a likely duplicate and the dispatcher clicks 并单 (the import is merged through
+the API) → the department replies to the phone ticket → the webhook receiver gets, signed,
+each merged ticket's push-back saying it was merged and that its master was replied.
+Screenshots in the test's tmp dir."""
 
 from __future__ import annotations
 
@@ -32,8 +40,15 @@ from selenium.webdriver.support.ui import Select
 
 from tests.e2e.bed import Node, free_port, start_node, stop_node
 from tests.e2e.browser import Browser
-from tests.e2e.helpers import api, ensure_user, user_token
-from tests.e2e.test_case_loop_browser import png
+from tests.e2e.helpers import (
+    api,
+    citizen_call,
+    end_all_calls,
+    ensure_user,
+    start_agent,
+    user_token,
+)
+from tests.e2e.test_case_loop_browser import png, sign_out
 
 pytestmark = pytest.mark.e2e
 
@@ -169,6 +184,22 @@ def wait_for(what: str, check: Any, timeout: float) -> None:
         time.sleep(0.2)
 
 
+def signature_ok(headers: dict[str, str], body: bytes) -> bool:
+    stamp = headers["X-Hotline-Timestamp"]
+    mac = hmac.new(HOOK_SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+    return headers["X-Hotline-Signature"] == "sha256=" + mac.hexdigest()
+
+
+def handled(
+    node: Node, ticket: Any, lead: str, dispatcher: str, department: str, reply: str
+) -> None:
+    """Dispatched to ``lead``, signed for and replied, through the API as the pages do it."""
+    body = {"mode": "direct", "lead": lead}
+    api(node, f"/api/tickets/{ticket}/dispatch", "POST", body, token=dispatcher)
+    api(node, f"/api/tickets/{ticket}/accept", "POST", {}, token=department)
+    api(node, f"/api/tickets/{ticket}/reply", "POST", {"text": reply}, token=department)
+
+
 def test_form_import_dispatch_reply_push_back_and_tracking_on_a_phone(
     intake_node: Node, receiver: Receiver, browser: Browser, tmp_path: Path
 ) -> None:
@@ -216,15 +247,7 @@ def test_form_import_dispatch_reply_push_back_and_tracking_on_a_phone(
 
     # 3. Dispatched, signed for and replied (the API, as the pages do it).
     for ticket in (number, province_number):
-        api(
-            node,
-            f"/api/tickets/{ticket}/dispatch",
-            "POST",
-            {"mode": "direct", "lead": lead},
-            token=dispatcher,
-        )
-        api(node, f"/api/tickets/{ticket}/accept", "POST", {}, token=department)
-        api(node, f"/api/tickets/{ticket}/reply", "POST", {"text": "已恢复供水"}, token=department)
+        handled(node, ticket, lead, dispatcher, department, "已恢复供水")
     done = api(node, f"/api/tickets/{number}")
     assert done["state"] == "replied" and done["first_reply_status"] == "met"
 
@@ -236,9 +259,7 @@ def test_form_import_dispatch_reply_push_back_and_tracking_on_a_phone(
         30,
     )
     for _, headers, body in receiver.got:
-        stamp = headers["X-Hotline-Timestamp"]
-        mac = hmac.new(HOOK_SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256)
-        assert headers["X-Hotline-Signature"] == "sha256=" + mac.hexdigest()
+        assert signature_ok(headers, body)
     last = json.loads(receiver.got[-1][2])
     assert last["department_name"] == names[lead]
     province = [json.loads(b) for p, _, b in receiver.got if p == "/province"]
@@ -366,3 +387,148 @@ def test_confidential_form_in_english_badges_and_outbox_retry(
     assert "保密" in browser.css(f"{mine} .badge.confidential").text
     assert "13800000062" not in browser.text("tickets")
     browser.shot("portal-confidential")
+
+
+def form_post(node: Node, fields: dict[str, str]) -> Any:
+    """The web form's request as the page sends it (no account, no signature)."""
+    req = urllib.request.Request(
+        node.api + "/api/public/requests",
+        data=urllib.parse.urlencode(fields).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_form_and_import_merged_into_a_phone_ticket_are_told_its_reply(
+    intake_node: Node,
+    receiver: Receiver,
+    speech: dict[str, Path],
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    node = intake_node
+    caller = "13800000062"
+    lead = api(node, f"/api/catalogue/suggest?category={urllib.parse.quote(CATEGORY)}")["lead"]
+    ensure_user(node, "in1001", PW, "agent", "1001")
+    ensure_user(node, "in-pai", PW, "dispatcher")
+    ensure_user(node, "in-dept", PW, "department", department=lead)
+    department = user_token(node, "in-dept", PW)
+
+    # 1. The citizen calls; agent 1001 registers the phone ticket on the desk.
+    agent = start_agent(node, "1001", speech, tmp_path)
+    try:
+        browser.sign_in(node.api + "/desk", "in1001", PW)
+        browser.wait("the socket up", lambda: browser.text("link") == "已连接", 15)
+        call = citizen_call(node, speech, tmp_path, talk_ms=20000, caller=caller)
+        browser.wait("the pop", lambda: browser.text("pop-caller") == caller, 40)
+        phone_ticket = int(browser.text("pop-ticket"))
+        browser.type("t-category", CATEGORY)
+        browser.type("t-address", "河东区东关街道新华小区5号楼")
+        browser.type("t-description", "新华小区5号楼从昨天开始停水，没有任何通知")
+        browser.click("register")
+        browser.wait(
+            "registered",
+            lambda: browser.el("save-status").get_attribute("data-state") == "registered",
+            10,
+        )
+        browser.shot("dup-1-desk-registered")
+        call.stop()
+    finally:
+        agent.stop()
+        end_all_calls(node)
+    sign_out(browser)
+
+    # 2. The same citizen's web form; another citizen's report through the province.
+    web = form_post(
+        node,
+        {
+            "category": CATEGORY,
+            "description": "新华小区五号楼停水一天多了，物业也不通知",
+            "address": "新华小区5号楼",
+            "phone": caller,
+            "contact_consent": "true",
+        },
+    )
+    web_ticket = int(web["ticket_number"])
+    report = signed_post(
+        node,
+        "/api/intake/province/import",
+        {
+            "records": [
+                {
+                    "external_id": "SJ-2026-101",
+                    "category": CATEGORY,
+                    "description": "东关街道新华小区5号楼停水，居民生活受影响",
+                    "address": "河东区新华小区5号楼",
+                    "phone": "13900000062",
+                }
+            ]
+        },
+    )
+    province_ticket = int(report["rows"][0]["ticket_number"])
+
+    # 3. /dispatch: the web request's row suggests the phone ticket; 并单.
+    browser.sign_in(node.api + "/dispatch", "in-pai", PW)
+    merge = (
+        f'#queue tr[data-ticket="{web_ticket}"] li.duplicate[data-ticket="{phone_ticket}"] '
+        'button[data-action="merge"]'
+    )
+    browser.wait(
+        "the suggestion",
+        lambda: bool(browser.driver.find_elements("css selector", merge)),
+        20,
+    )
+    assert "同一来电人" in browser.css(f'#queue tr[data-ticket="{web_ticket}"] .dups').text
+    browser.shot("dup-2-dispatch-suggestion")
+    browser.css(merge).click()
+    browser.wait("merged", lambda: browser.text("status") == f"已并入工单 {phone_ticket}", 10)
+    browser.shot("dup-3-dispatch-merged")
+    dispatcher = user_token(node, "in-pai", PW)
+    suggested = api(node, f"/api/tickets/{province_ticket}/duplicates", token=dispatcher)
+    assert phone_ticket in [s["ticket_id"] for s in suggested]
+    api(
+        node,
+        f"/api/tickets/{province_ticket}/merge",
+        "POST",
+        {"master_id": phone_ticket},
+        token=dispatcher,
+    )
+    master = api(node, f"/api/tickets/{phone_ticket}")
+    assert sorted(master["merged_tickets"]) == sorted([web_ticket, province_ticket])
+    merged = api(node, f"/api/tickets/{web_ticket}")
+    assert (merged["state"], merged["merged_into"]) == ("merged", phone_ticket)
+    sign_out(browser)
+
+    # 4. The department replies to the phone ticket (the master).
+    handled(node, phone_ticket, lead, dispatcher, department, "已抢修，今晚恢复供水")
+
+    # 5. Each merged ticket's channel is told, signed: merged, then its master's moves.
+    def told(path: str, number: int) -> list[tuple[dict[str, Any], bool]]:
+        return [
+            (json.loads(body), signature_ok(headers, body))
+            for p, headers, body in receiver.got
+            if p == path and json.loads(body)["ticket_number"] == str(number)
+        ]
+
+    def replied(path: str, number: int) -> bool:
+        return any(m.get("master_state") == "replied" for m, _ in told(path, number))
+
+    wait_for(
+        "the merged tickets' push-back",
+        lambda: replied("/web", web_ticket) and replied("/province", province_ticket),
+        30,
+    )
+    for path, number in (("/web", web_ticket), ("/province", province_ticket)):
+        rows = told(path, number)
+        assert all(ok for _, ok in rows)
+        states = [(m["state"], m.get("master_state")) for m, _ in rows]
+        assert states == [
+            ("registered", None),
+            ("merged", None),
+            ("merged", "dispatched"),
+            ("merged", "accepted"),
+            ("merged", "replied"),
+        ], states
+        assert all(m.get("merged_into") == str(phone_ticket) for m, _ in rows[1:])

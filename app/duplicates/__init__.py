@@ -1,0 +1,1 @@
+"""Duplicates (并单): suggestions, merging into a master, unmerging."""
