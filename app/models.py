@@ -7,12 +7,15 @@ Written by the ticket and call services only; the state column of a ticket is ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
+    Connection,
     Date,
     DateTime,
     Enum,
@@ -20,10 +23,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    ScalarSelect,
     String,
     Text,
     UniqueConstraint,
+    Update,
+    event,
     false,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -71,6 +82,8 @@ class Ticket(Base):
         Index("ix_tickets_dispatched_at", "dispatched_at"),
         Index("ix_tickets_published_at", "published_at"),
         Index("ix_tickets_reply_due_at", "reply_due_at"),
+        # The intake cohort of a period (受理量) by the stored fact (migration 0019).
+        Index("ix_tickets_fact_registered_at", "fact_registered_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -123,6 +136,17 @@ class Ticket(Base):
     # 保密件 (whistle-blowing, personal matters): the citizen's number is masked for whoever
     # lacks the right, and every unmasked view is logged (app.cases.confidential).
     confidential: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # --- KPI facts (migration 0019): what the audit trail says, kept by ``refresh_facts`` in
+    # the transaction that writes a transition, so a month's report reads index ranges of
+    # this table instead of searching the trail per ticket. Never set by hand.
+    # The registering move (受理: from nothing or a draft to registered), the first one.
+    fact_registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first move to answered (直接答复 at the desk); None: not answered directly.
+    fact_answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first 签收 (move to accepted) at or after ``dispatched_at`` (the latest dispatch).
+    fact_signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first reply (move to replied) at or after ``reply_started_at`` (this round's clock).
+    fact_replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     calls: Mapped[list[Call]] = relationship(back_populates="ticket")
     transitions: Mapped[list[TicketTransition]] = relationship(
@@ -152,6 +176,49 @@ class TicketTransition(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="transitions")
+
+
+def refresh_facts(ticket_ids: Sequence[int]) -> Update:
+    """The UPDATE that sets the tickets' ``fact_*`` columns from their audit rows (and their
+    ``dispatched_at`` / ``reply_started_at``); migration 0019 back-fills with the same rules.
+
+    ``updated_at`` is kept: the facts are not an edit (the portal's done tab sorts by it)."""
+    t, r = Ticket, TicketTransition
+
+    def first(*where: ColumnElement[bool]) -> ScalarSelect[Any]:
+        return select(func.min(r.at)).where(r.ticket_id == t.id, *where).scalar_subquery()
+
+    return (
+        update(t)
+        .where(t.id.in_(ticket_ids))
+        .values(
+            fact_registered_at=first(
+                r.to_state == TicketState.REGISTERED,
+                or_(r.from_state.is_(None), r.from_state == TicketState.DRAFT),
+            ),
+            fact_answered_at=first(r.to_state == TicketState.ANSWERED),
+            fact_signed_at=first(r.to_state == TicketState.ACCEPTED, r.at >= t.dispatched_at),
+            fact_replied_at=first(r.to_state == TicketState.REPLIED, r.at >= t.reply_started_at),
+            updated_at=t.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+# The facts follow every ORM write: a new audit row, or a ticket whose dispatch or reply clock
+# moved. Writers that bypass the ORM (the claim's prebuilt INSERT) run ``refresh_facts``.
+@event.listens_for(TicketTransition, "after_insert")
+def _facts_after_transition(_mapper: Any, connection: Connection, row: TicketTransition) -> None:
+    connection.execute(refresh_facts([row.ticket_id]))
+
+
+@event.listens_for(Ticket, "after_update")
+def _facts_after_clock(_mapper: Any, connection: Connection, ticket: Ticket) -> None:
+    state = inspect(ticket)
+    if state.attrs.dispatched_at.history.has_changes() or (
+        state.attrs.reply_started_at.history.has_changes()
+    ):
+        connection.execute(refresh_facts([ticket.id]))
 
 
 class Call(Base):

@@ -49,7 +49,6 @@ from app.models import (
     MissedCall,
     QueueEntry,
     Ticket,
-    TicketTransition,
 )
 from casework import Catalogue
 from casework.lifecycle import TicketState
@@ -503,11 +502,9 @@ class KpiService:
         return stmt
 
     def _intake(self, start: datetime, end: datetime, by: Dimension, scope: Scope) -> Select[Any]:
-        t, reg = Ticket, aliased(TicketTransition)
-        moved = aliased(TicketTransition)
+        t = Ticket
         earlier_ticket = aliased(Ticket)
         window = self._settings.repeat_window_days * 86400
-        direct = exists().where(moved.ticket_id == t.id, moved.to_state == S.ANSWERED)
         same = [
             earlier_ticket.caller == t.caller,
             earlier_ticket.id != t.id,
@@ -521,35 +518,25 @@ class KpiService:
             same.append(earlier_ticket.category == t.category)
         repeat = exists().where(*same)
         kept = t.state != S.MERGED
-        stmt = (
-            self._select(
-                self._ticket_key(by),
-                _n(kept),
-                _n(kept & direct),
-                _n(t.state == S.CLOSED),
-                _n(t.caller.is_not(None)),
-                _n(t.caller.is_not(None) & repeat),
-            )
-            .select_from(t)
-            .join(reg, reg.ticket_id == t.id)
-            .where(
-                reg.to_state == S.REGISTERED,
-                or_(reg.from_state.is_(None), reg.from_state == S.DRAFT),
-                _in(reg.at, start, end),
-            )
-        )
+        # The cohort: tickets registered in the period (the stored fact of the registering
+        # move); answered directly if the trail has a move to answered.
+        stmt = self._select(
+            self._ticket_key(by),
+            _n(kept),
+            _n(kept & t.fact_answered_at.is_not(None)),
+            _n(t.state == S.CLOSED),
+            _n(t.caller.is_not(None)),
+            _n(t.caller.is_not(None) & repeat),
+        ).where(_in(t.fact_registered_at, start, end))
         return self._ticket_scope(stmt, scope)
 
     def _dispatched(
         self, start: datetime, end: datetime, by: Dimension, scope: Scope, now: datetime
     ) -> Select[Any]:
-        t, signed_row = Ticket, aliased(TicketTransition)
-        signed = exists().where(
-            signed_row.ticket_id == t.id,
-            signed_row.to_state == S.ACCEPTED,
-            signed_row.at >= t.dispatched_at,
-            signed_row.at <= t.sign_due_at,
-        )
+        t = Ticket
+        # Signed for in time: the first 签收 since the latest dispatch, before the sign-for
+        # deadline (the fact is never before ``dispatched_at``; the bound restates it).
+        signed = (t.fact_signed_at >= t.dispatched_at) & (t.fact_signed_at <= t.sign_due_at)
         responded = t.claimed_at.is_not(None) | signed
         waiting = ~responded & t.sign_due_at.is_not(None) & (t.sign_due_at > now)
         stmt = self._select(self._ticket_key(by), func.count(), _n(~waiting), _n(responded)).where(
@@ -560,16 +547,13 @@ class KpiService:
     def _due(
         self, start: datetime, end: datetime, by: Dimension, scope: Scope, now: datetime
     ) -> Select[Any]:
-        t, replied_row = Ticket, aliased(TicketTransition)
-        replied = [
-            replied_row.ticket_id == t.id,
-            replied_row.to_state == S.REPLIED,
-            replied_row.at >= t.reply_started_at,
-        ]
-        any_reply = exists().where(*replied)
-        in_time = exists().where(*replied, replied_row.at <= t.reply_due_at)
+        t = Ticket
+        # This round's first reply (the fact: at or after ``reply_started_at``).
+        in_time = t.fact_replied_at <= t.reply_due_at
         stmt = self._select(
-            self._ticket_key(by), _n((t.reply_due_at <= now) | any_reply), _n(in_time)
+            self._ticket_key(by),
+            _n((t.reply_due_at <= now) | t.fact_replied_at.is_not(None)),
+            _n(in_time),
         ).where(_in(t.reply_due_at, start, end))
         return self._ticket_scope(stmt, scope)
 
