@@ -1,0 +1,192 @@
+"""The tickets' KPI facts (migration 0019) say what the audit trail says, on SQLite and
+PostgreSQL: after every step of the case loop's real paths (the claim's prebuilt statements,
+a dispute that moves the ticket to another department, a reopening and its second round, a
+merge, a forced assignment by the sweep), every ticket's ``fact_*`` columns equal the rules
+applied in Python to its transitions; and the migration's back-fill gives the same values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from importlib import import_module
+
+from sqlalchemy import select, text, update
+
+from app.cases.loop import CaseLoop
+from app.cases.service import as_utc, new_draft, transition
+from app.models import Ticket, TicketTransition
+from casework.lifecycle import TicketState
+from core.db import session_factory
+from tests.unit.test_caseloop import DISPATCHER, DISPATCHER_2, T0, Bed, dept
+from tests.unit.test_caseloop import bed as bed
+
+S = TicketState
+FACTS = ("fact_registered_at", "fact_answered_at", "fact_signed_at", "fact_replied_at")
+
+
+def _first(moments: Iterable[datetime]) -> datetime | None:
+    return min(moments, default=None)
+
+
+def expected(ticket: Ticket, moves: list[TicketTransition]) -> dict[str, datetime | None]:
+    """The rules, read straight off the trail (what ``refresh_facts`` must store)."""
+    at = [(m.from_state, m.to_state, as_utc(m.at)) for m in moves]
+    dispatched = as_utc(ticket.dispatched_at) if ticket.dispatched_at else None
+    started = as_utc(ticket.reply_started_at) if ticket.reply_started_at else None
+    return {
+        "fact_registered_at": _first(
+            t for f, to, t in at if to is S.REGISTERED and f in (None, S.DRAFT)
+        ),
+        "fact_answered_at": _first(t for _, to, t in at if to is S.ANSWERED),
+        "fact_signed_at": _first(
+            t for _, to, t in at if to is S.ACCEPTED and dispatched is not None and t >= dispatched
+        ),
+        "fact_replied_at": _first(
+            t for _, to, t in at if to is S.REPLIED and started is not None and t >= started
+        ),
+    }
+
+
+async def stored(bed: Bed) -> dict[int, dict[str, datetime | None]]:
+    async with session_factory(bed.engine)() as session:
+        rows = (
+            await session.execute(select(Ticket.id, *(getattr(Ticket, f) for f in FACTS)))
+        ).all()
+    return {
+        r[0]: {f: as_utc(v) if v else None for f, v in zip(FACTS, r[1:], strict=True)} for r in rows
+    }
+
+
+async def check(bed: Bed) -> dict[int, dict[str, datetime | None]]:
+    """Every ticket's stored facts equal the rules applied to its transitions."""
+    facts = await stored(bed)
+    async with session_factory(bed.engine)() as session:
+        for ticket in (await session.scalars(select(Ticket))).all():
+            moves = (
+                await session.scalars(
+                    select(TicketTransition)
+                    .where(TicketTransition.ticket_id == ticket.id)
+                    .order_by(TicketTransition.id)
+                )
+            ).all()
+            assert facts[ticket.id] == expected(ticket, list(moves)), ticket.id
+    return facts
+
+
+async def phone_ticket(bed: Bed, category: str = "城管", *, at: datetime) -> int:
+    """A call's draft registered at the desk (the phone intake's two moves)."""
+    async with session_factory(bed.engine).begin() as session:
+        ticket = new_draft(session, "13800000009", "12345", actor="ivr", category=category, at=at)
+        await session.flush()
+        transition(session, ticket, S.REGISTERED, actor="agent:1001", at=at + timedelta(minutes=2))
+        return ticket.id
+
+
+async def step(bed: Bed, minutes: int) -> datetime:
+    bed.clock.now = bed.clock.now + timedelta(minutes=minutes)
+    return bed.clock.now
+
+
+async def reopen(bed: Bed, loop: CaseLoop, ticket_id: int) -> None:
+    """The callback's unsatisfied answer: 回访 then 重办, the reply clock restarted."""
+    async with session_factory(bed.engine).begin() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None
+        transition(session, ticket, S.CALLBACK, actor="callback", at=bed.clock.now)
+        transition(session, ticket, S.REOPENED, actor="callback", at=bed.clock.now)
+        await loop.on_reopened(session, ticket)
+
+
+async def test_facts_follow_claim_dispute_reopen_merge_and_forced(bed: Bed) -> None:
+    loop = bed.loop
+    # A grab-pool ticket claimed (the claim's prebuilt UPDATE and INSERT), then replied.
+    grabbed = await phone_ticket(bed, "噪音", at=T0)
+    await step(bed, 5)
+    await loop.dispatch(grabbed, DISPATCHER, mode="grab")
+    claimed_at = await step(bed, 20)
+    await loop.claim(grabbed, dept("cgj"))
+    facts = await check(bed)
+    assert facts[grabbed]["fact_signed_at"] == claimed_at
+    assert facts[grabbed]["fact_registered_at"] == T0 + timedelta(minutes=2)
+    replied_at = await step(bed, 60)
+    await loop.reply(grabbed, dept("cgj"), "已处理")
+    assert (await check(bed))[grabbed]["fact_replied_at"] == replied_at
+
+    # Dispatched, disputed, moved to another department (a new dispatch): the first 签收
+    # does not count for the new one, the second does.
+    moved = await phone_ticket(bed, at=await step(bed, 1))
+    await loop.dispatch(moved, DISPATCHER, mode="direct", lead="cgj")
+    await step(bed, 10)
+    dispute = await loop.file_dispute(moved, dept("cgj"), "应由区城管处理")
+    await step(bed, 10)
+    await loop.review_dispute(
+        dispute.id, DISPATCHER, approve=True, note=None, new_department="hedong.cgj"
+    )
+    await loop.confirm_dispute(dispute.id, DISPATCHER_2, None)
+    assert (await check(bed))[moved]["fact_signed_at"] is None
+    signed_at = await step(bed, 30)
+    await loop.accept(moved, dept("hedong.cgj"))
+    assert (await check(bed))[moved]["fact_signed_at"] == signed_at
+
+    # Replied, reopened by the callback, signed and replied again: the second round's reply.
+    await step(bed, 60)
+    await loop.reply(moved, dept("hedong.cgj"), "第一次答复")
+    await step(bed, 60)
+    await reopen(bed, loop, moved)
+    assert (await check(bed))[moved]["fact_replied_at"] is None  # this round: not yet
+    await step(bed, 10)
+    await loop.accept(moved, dept("hedong.cgj"))
+    again = await step(bed, 60)
+    await loop.reply(moved, dept("hedong.cgj"), "第二次答复")
+    assert (await check(bed))[moved]["fact_replied_at"] == again
+
+    # Answered directly at the desk; and a duplicate merged into another ticket (并单): the
+    # merged one keeps its registering fact (the KPI leaves it out by its state).
+    answered = await phone_ticket(bed, "咨询", at=await step(bed, 1))
+    merged = await phone_ticket(bed, at=await step(bed, 1))
+    async with session_factory(bed.engine).begin() as session:
+        for ticket_id, to in ((answered, S.ANSWERED), (merged, S.MERGED)):
+            ticket = await session.get(Ticket, ticket_id)
+            assert ticket is not None
+            transition(session, ticket, to, actor="agent:1001", at=await step(bed, 1))
+    facts = await check(bed)
+    assert facts[answered]["fact_answered_at"] is not None
+    assert facts[merged]["fact_registered_at"] is not None
+
+    # Not claimed in the grab window: the sweep assigns it (a prebuilt UPDATE moves the
+    # dispatch time, the ORM starts the reply clock); then signed for and replied.
+    forced = await phone_ticket(bed, at=await step(bed, 1))
+    await loop.dispatch(forced, DISPATCHER, mode="grab", eligible=["cgj", "hedong.cgj"])
+    bed.clock.now = as_utc((await bed.get(forced)).grab_until or T0) + timedelta(seconds=1)
+    assert (await loop.sweep()).forced == 1
+    await step(bed, 5)
+    await loop.accept(forced, dept("cgj"))
+    await step(bed, 5)
+    await loop.reply(forced, dept("cgj"), "已处理")
+    await check(bed)
+
+
+async def test_the_backfill_gives_what_the_hooks_stored(bed: Bed) -> None:
+    """Migration 0019's grouped UPDATE applies the same rules as ``refresh_facts``."""
+    backfill = import_module("app.migrations.versions.0019_ticket_facts").BACKFILL
+    loop = bed.loop
+    for minutes, category in ((0, "噪音"), (30, "城管")):
+        ticket_id = await phone_ticket(bed, category, at=T0 + timedelta(minutes=minutes))
+        await loop.dispatch(ticket_id, DISPATCHER, mode="direct", lead="cgj")
+        await step(bed, 10)
+        await loop.accept(ticket_id, dept("cgj"))
+        await step(bed, 10)
+        await loop.reply(ticket_id, dept("cgj"), "已处理")
+    await phone_ticket(bed, at=await step(bed, 1))  # registered only
+    await bed.ticket()  # no audit rows at all: no facts
+    hooks = await check(bed)
+    assert sum(f["fact_replied_at"] is not None for f in hooks.values()) == 2
+    async with session_factory(bed.engine).begin() as session:
+        await session.execute(
+            update(Ticket)
+            .values(**dict.fromkeys(FACTS))
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(text(backfill))
+    assert await stored(bed) == hooks
