@@ -36,7 +36,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, relationship
 
 from casework.lifecycle import TicketState
 from core.events import utcnow
@@ -147,6 +147,10 @@ class Ticket(Base):
     fact_signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The first reply (move to replied) at or after ``reply_started_at`` (this round's clock).
     fact_replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The caller's latest earlier ticket (not a draft), any matter and the same category: the
+    # repeat-caller rate asks whether it lies within N days (a setting) of this one.
+    fact_caller_prior_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fact_matter_prior_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     calls: Mapped[list[Call]] = relationship(back_populates="ticket")
     transitions: Mapped[list[TicketTransition]] = relationship(
@@ -205,20 +209,64 @@ def refresh_facts(ticket_ids: Sequence[int]) -> Update:
     )
 
 
+def refresh_prior(callers: Sequence[str]) -> Update:
+    """The UPDATE that sets ``fact_caller_prior_at`` / ``fact_matter_prior_at`` of every
+    ticket of these callers (a caller's tickets are a handful; migration 0019 back-fills all
+    with the same statement)."""
+    t, e = Ticket, aliased(Ticket)
+
+    def latest(*where: ColumnElement[bool]) -> ScalarSelect[Any]:
+        return (
+            select(func.max(e.created_at))
+            .where(
+                e.caller == t.caller,
+                e.id != t.id,
+                e.state != TicketState.DRAFT,
+                e.created_at < t.created_at,
+                *where,
+            )
+            .scalar_subquery()
+        )
+
+    return (
+        update(t)
+        .where(t.caller.in_(callers))
+        .values(
+            fact_caller_prior_at=latest(),
+            fact_matter_prior_at=latest(e.category == t.category),
+            updated_at=t.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 # The facts follow every ORM write: a new audit row, or a ticket whose dispatch or reply clock
-# moved. Writers that bypass the ORM (the claim's prebuilt INSERT) run ``refresh_facts``.
+# moved; a ticket's caller, matter, time or leaving the draft state moves its caller's priors.
+# Writers that bypass the ORM (the claim's prebuilt INSERT) run ``refresh_facts`` themselves.
 @event.listens_for(TicketTransition, "after_insert")
 def _facts_after_transition(_mapper: Any, connection: Connection, row: TicketTransition) -> None:
     connection.execute(refresh_facts([row.ticket_id]))
 
 
+@event.listens_for(Ticket, "after_insert")
+def _priors_after_insert(_mapper: Any, connection: Connection, ticket: Ticket) -> None:
+    if ticket.caller is not None:
+        connection.execute(refresh_prior([ticket.caller]))
+
+
 @event.listens_for(Ticket, "after_update")
-def _facts_after_clock(_mapper: Any, connection: Connection, ticket: Ticket) -> None:
-    state = inspect(ticket)
-    if state.attrs.dispatched_at.history.has_changes() or (
-        state.attrs.reply_started_at.history.has_changes()
-    ):
+def _facts_after_update(_mapper: Any, connection: Connection, ticket: Ticket) -> None:
+    attrs = inspect(ticket).attrs
+    if attrs.dispatched_at.history.has_changes() or attrs.reply_started_at.history.has_changes():
         connection.execute(refresh_facts([ticket.id]))
+    state = attrs.state.history
+    drafted = TicketState.DRAFT in (*state.added, *state.deleted)
+    if drafted or any(
+        getattr(attrs, name).history.has_changes() for name in ("caller", "category", "created_at")
+    ):
+        callers = {ticket.caller, *attrs.caller.history.deleted} - {None}
+        if callers:
+            connection.execute(refresh_prior(sorted(callers)))
 
 
 class Call(Base):

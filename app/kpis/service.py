@@ -503,20 +503,17 @@ class KpiService:
 
     def _intake(self, start: datetime, end: datetime, by: Dimension, scope: Scope) -> Select[Any]:
         t = Ticket
-        earlier_ticket = aliased(Ticket)
         window = self._settings.repeat_window_days * 86400
-        same = [
-            earlier_ticket.caller == t.caller,
-            earlier_ticket.id != t.id,
-            earlier_ticket.state != S.DRAFT,
-            earlier_ticket.created_at < t.created_at,
-            # Narrows by the index (caller, created_at); the line after is the exact window.
-            earlier_ticket.created_at >= instant(start - timedelta(seconds=window)),
-            seconds_between(earlier_ticket.created_at, t.created_at) <= window,
-        ]
-        if self._settings.same_matter == "category":
-            same.append(earlier_ticket.category == t.category)
-        repeat = exists().where(*same)
+        # A repeat: the caller's latest earlier ticket (on the same matter, by the setting) is
+        # within the window, and not before the period's start less the window.
+        prior = (
+            t.fact_matter_prior_at
+            if self._settings.same_matter == "category"
+            else t.fact_caller_prior_at
+        )
+        repeat = (prior >= instant(start - timedelta(seconds=window))) & (
+            seconds_between(prior, t.created_at) <= window
+        )
         kept = t.state != S.MERGED
         # The cohort: tickets registered in the period (the stored fact of the registering
         # move); answered directly if the trail has a move to answered.

@@ -22,15 +22,29 @@ from tests.unit.test_caseloop import DISPATCHER, DISPATCHER_2, T0, Bed, dept
 from tests.unit.test_caseloop import bed as bed
 
 S = TicketState
-FACTS = ("fact_registered_at", "fact_answered_at", "fact_signed_at", "fact_replied_at")
+MIGRATION = import_module("app.migrations.versions.0019_ticket_facts")
+FACTS: tuple[str, ...] = MIGRATION.COLUMNS
 
 
 def _first(moments: Iterable[datetime]) -> datetime | None:
     return min(moments, default=None)
 
 
-def expected(ticket: Ticket, moves: list[TicketTransition]) -> dict[str, datetime | None]:
-    """The rules, read straight off the trail (what ``refresh_facts`` must store)."""
+def expected(
+    ticket: Ticket, moves: list[TicketTransition], others: list[Ticket]
+) -> dict[str, datetime | None]:
+    """The rules, read straight off the trail and the caller's other tickets (what
+    ``refresh_facts`` and ``refresh_prior`` must store)."""
+    earlier = [
+        e
+        for e in others
+        if ticket.caller is not None
+        and e.caller == ticket.caller
+        and e.id != ticket.id
+        and e.state is not S.DRAFT
+        and as_utc(e.created_at) < as_utc(ticket.created_at)
+    ]
+    same = [e for e in earlier if e.category == ticket.category]
     at = [(m.from_state, m.to_state, as_utc(m.at)) for m in moves]
     dispatched = as_utc(ticket.dispatched_at) if ticket.dispatched_at else None
     started = as_utc(ticket.reply_started_at) if ticket.reply_started_at else None
@@ -45,7 +59,14 @@ def expected(ticket: Ticket, moves: list[TicketTransition]) -> dict[str, datetim
         "fact_replied_at": _first(
             t for _, to, t in at if to is S.REPLIED and started is not None and t >= started
         ),
+        "fact_caller_prior_at": _first_of(earlier),
+        "fact_matter_prior_at": _first_of(same),
     }
+
+
+def _first_of(tickets: list[Ticket]) -> datetime | None:
+    """The latest of the earlier tickets' creation times."""
+    return max((as_utc(e.created_at) for e in tickets), default=None)
 
 
 async def stored(bed: Bed) -> dict[int, dict[str, datetime | None]]:
@@ -62,7 +83,8 @@ async def check(bed: Bed) -> dict[int, dict[str, datetime | None]]:
     """Every ticket's stored facts equal the rules applied to its transitions."""
     facts = await stored(bed)
     async with session_factory(bed.engine)() as session:
-        for ticket in (await session.scalars(select(Ticket))).all():
+        everyone = list((await session.scalars(select(Ticket))).all())
+        for ticket in everyone:
             moves = (
                 await session.scalars(
                     select(TicketTransition)
@@ -70,7 +92,7 @@ async def check(bed: Bed) -> dict[int, dict[str, datetime | None]]:
                     .order_by(TicketTransition.id)
                 )
             ).all()
-            assert facts[ticket.id] == expected(ticket, list(moves)), ticket.id
+            assert facts[ticket.id] == expected(ticket, list(moves), everyone), ticket.id
     return facts
 
 
@@ -154,6 +176,27 @@ async def test_facts_follow_claim_dispute_reopen_merge_and_forced(bed: Bed) -> N
     assert facts[answered]["fact_answered_at"] is not None
     assert facts[merged]["fact_registered_at"] is not None
 
+    # The caller's earlier tickets: a draft does not count until it is registered; a new
+    # matter (category edit) moves the same-matter prior.
+    draft_at = await step(bed, 1)
+    async with session_factory(bed.engine).begin() as session:
+        draft = new_draft(
+            session, "13800000009", "12345", actor="ivr", category="噪音", at=draft_at
+        )
+    later = await phone_ticket(bed, "噪音", at=await step(bed, 1))
+    facts = await check(bed)
+    assert facts[later]["fact_matter_prior_at"] == T0  # the grabbed one, not the draft
+    async with session_factory(bed.engine).begin() as session:
+        found = await session.get(Ticket, draft.id)
+        assert found is not None
+        transition(session, found, S.REGISTERED, actor="agent:1001", at=await step(bed, 1))
+    assert (await check(bed))[later]["fact_matter_prior_at"] == draft_at
+    async with session_factory(bed.engine).begin() as session:
+        found = await session.get(Ticket, draft.id)
+        assert found is not None
+        found.category = "供水"
+    assert (await check(bed))[later]["fact_matter_prior_at"] == T0
+
     # Not claimed in the grab window: the sweep assigns it (a prebuilt UPDATE moves the
     # dispatch time, the ORM starts the reply clock); then signed for and replied.
     forced = await phone_ticket(bed, at=await step(bed, 1))
@@ -169,7 +212,6 @@ async def test_facts_follow_claim_dispute_reopen_merge_and_forced(bed: Bed) -> N
 
 async def test_the_backfill_gives_what_the_hooks_stored(bed: Bed) -> None:
     """Migration 0019's grouped UPDATE applies the same rules as ``refresh_facts``."""
-    backfill = import_module("app.migrations.versions.0019_ticket_facts").BACKFILL
     loop = bed.loop
     for minutes, category in ((0, "噪音"), (30, "城管")):
         ticket_id = await phone_ticket(bed, category, at=T0 + timedelta(minutes=minutes))
@@ -182,11 +224,13 @@ async def test_the_backfill_gives_what_the_hooks_stored(bed: Bed) -> None:
     await bed.ticket()  # no audit rows at all: no facts
     hooks = await check(bed)
     assert sum(f["fact_replied_at"] is not None for f in hooks.values()) == 2
+    assert sum(f["fact_matter_prior_at"] is not None for f in hooks.values()) == 1
     async with session_factory(bed.engine).begin() as session:
         await session.execute(
             update(Ticket)
             .values(**dict.fromkeys(FACTS))
             .execution_options(synchronize_session=False)
         )
-        await session.execute(text(backfill))
+        await session.execute(text(MIGRATION.BACKFILL))
+        await session.execute(text(MIGRATION.BACKFILL_PRIOR))
     assert await stored(bed) == hooks

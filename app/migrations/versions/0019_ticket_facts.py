@@ -1,5 +1,6 @@
 """KPI facts on tickets: the registering move, the direct answer, the 签收 and the reply of
-the current round, as columns kept from the audit trail (``app.models.refresh_facts``)
+the current round, as columns kept from the audit trail (``app.models.refresh_facts``), and
+the caller's previous ticket for the repeat-caller rate (``app.models.refresh_prior``)
 
 A month's report counted these by searching ``ticket_transitions`` per ticket (correlated
 EXISTS, a join for the intake cohort): 3-9x one aggregate over the same rows at a third of a
@@ -21,7 +22,14 @@ down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COLUMNS = ("fact_registered_at", "fact_answered_at", "fact_signed_at", "fact_replied_at")
+COLUMNS = (
+    "fact_registered_at",
+    "fact_answered_at",
+    "fact_signed_at",
+    "fact_replied_at",
+    "fact_caller_prior_at",
+    "fact_matter_prior_at",
+)
 
 # The first audit row of each kind per ticket (timestamps compare in time order on both
 # databases: timestamptz on PostgreSQL, SQLAlchemy's fixed-width UTC text on SQLite).
@@ -45,12 +53,26 @@ FROM (
 WHERE tickets.id = f.ticket_id
 """
 
+# The caller's latest earlier ticket that is not a draft, any matter and the same category
+# (``app.models.refresh_prior``), by the index (caller, created_at).
+BACKFILL_PRIOR = """
+UPDATE tickets SET
+  fact_caller_prior_at = (SELECT max(e.created_at) FROM tickets e
+    WHERE e.caller = tickets.caller AND e.id != tickets.id AND e.state != 'draft'
+      AND e.created_at < tickets.created_at),
+  fact_matter_prior_at = (SELECT max(e.created_at) FROM tickets e
+    WHERE e.caller = tickets.caller AND e.id != tickets.id AND e.state != 'draft'
+      AND e.created_at < tickets.created_at AND e.category = tickets.category)
+WHERE tickets.caller IS NOT NULL
+"""
+
 
 def upgrade() -> None:
     # Plain ADD COLUMN (no table copy on SQLite: 2 M tickets).
     for name in COLUMNS:
         op.add_column("tickets", sa.Column(name, sa.DateTime(timezone=True), nullable=True))
     op.execute(BACKFILL)
+    op.execute(BACKFILL_PRIOR)
     op.create_index("ix_tickets_fact_registered_at", "tickets", ["fact_registered_at"])
 
 
