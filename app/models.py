@@ -518,6 +518,35 @@ class AgentStateChange(Base):
     # who caused it: "agent:1001", "supervisor:wang", "asterisk" (events), "rebuild"
     source: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A KPI fact (migration 0019): when the agent's next change came (in (at, id) order), so
+    # occupancy sums spans instead of ordering the period's rows; None: still in force. Kept
+    # by ``refresh_state_ends`` when a change is written.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def refresh_state_ends(agent_id: str, at: datetime) -> Update:
+    """The UPDATE that sets ``ended_at`` of an agent's changes from the one before ``at`` on
+    (the previous change, a new one at ``at``, and any written later out of order)."""
+    a, n, p = AgentStateChange, aliased(AgentStateChange), aliased(AgentStateChange)
+    following = (
+        select(n.at)
+        .where(n.agent_id == a.agent_id, or_(n.at > a.at, (n.at == a.at) & (n.id > a.id)))
+        .order_by(n.at, n.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    before = select(func.max(p.at)).where(p.agent_id == agent_id, p.at < at).scalar_subquery()
+    return (
+        update(a)
+        .where(a.agent_id == agent_id, a.at >= func.coalesce(before, at))
+        .values(ended_at=following)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@event.listens_for(AgentStateChange, "after_insert")
+def _state_ends_after_insert(_mapper: Any, connection: Connection, row: AgentStateChange) -> None:
+    connection.execute(refresh_state_ends(row.agent_id, row.at))
 
 
 class QueueEntry(Base):

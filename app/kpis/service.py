@@ -627,7 +627,7 @@ class KpiService:
     @staticmethod
     def _states(start: datetime, until: datetime, scope: Scope) -> Select[Any]:
         """Seconds per agent and state in ``[start, until)``: each change lasts until the
-        agent's next one (LEAD), the one in force at ``start`` counted from ``start``.
+        agent's next one (its ``ended_at``), the one in force at ``start`` counted from it.
 
         The rows read are the period's changes and, per agent, the one change in force at
         ``start`` (found by the index (agent_id, at)), never the months before the period."""
@@ -642,29 +642,23 @@ class KpiService:
             .scalar_subquery()
         )
         in_force = (
-            select(a.agent_id, a.state, a.at, a.id)
+            select(a.agent_id, a.state, a.at, a.ended_at)
             .join(who, who.c.agent_id == a.agent_id)
             .where(a.at == last_before)
         )
-        in_period = select(a.agent_id, a.state, a.at, a.id).where(
+        in_period = select(a.agent_id, a.state, a.at, a.ended_at).where(
             a.at >= instant(start), a.at < instant(until)
         )
         if scope.agent is not None:
             in_period = in_period.where(a.agent_id == scope.agent)
         rows = union_all(in_force, in_period).subquery()
-        ch = select(
-            rows.c.agent_id,
-            rows.c.state,
-            rows.c.at,
-            func.lead(rows.c.at)
-            .over(partition_by=rows.c.agent_id, order_by=(rows.c.at, rows.c.id))
-            .label("next"),
-        ).subquery()
-        begins = later(ch.c.at, instant(start))
-        ends = earlier(func.coalesce(ch.c.next, instant(until)), instant(until))
-        return select(ch.c.agent_id, ch.c.state, func.sum(seconds_between(begins, ends))).group_by(
-            ch.c.agent_id, ch.c.state
-        )
+        # Each change lasts until the agent's next one: the stored ``ended_at`` (what
+        # LEAD(at) over the agent's changes in (at, id) order gives), cut to the period.
+        begins = later(rows.c.at, instant(start))
+        ends = earlier(func.coalesce(rows.c.ended_at, instant(until)), instant(until))
+        return select(
+            rows.c.agent_id, rows.c.state, func.sum(seconds_between(begins, ends))
+        ).group_by(rows.c.agent_id, rows.c.state)
 
 
 def _ticket_kpi(kpi: Kpi) -> bool:

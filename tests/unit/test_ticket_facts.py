@@ -15,7 +15,7 @@ from sqlalchemy import select, text, update
 
 from app.cases.loop import CaseLoop
 from app.cases.service import as_utc, new_draft, transition
-from app.models import Ticket, TicketTransition
+from app.models import AgentStateChange, Ticket, TicketTransition
 from casework.lifecycle import TicketState
 from core.db import session_factory
 from tests.unit.test_caseloop import DISPATCHER, DISPATCHER_2, T0, Bed, dept
@@ -234,3 +234,42 @@ async def test_the_backfill_gives_what_the_hooks_stored(bed: Bed) -> None:
         await session.execute(text(MIGRATION.BACKFILL))
         await session.execute(text(MIGRATION.BACKFILL_PRIOR))
     assert await stored(bed) == hooks
+
+
+async def test_each_agent_state_change_ends_at_the_agents_next_one(bed: Bed) -> None:
+    """``ended_at`` is LEAD(at) over the agent's changes in (at, id) order, also when a batch
+    arrives late (written after a later change) or two changes share an instant; the
+    migration's back-fill gives the same."""
+    plan = [("1001", 0, "ready"), ("1002", 1, "ready"), ("1001", 10, "on_call")]
+    plan += [("1001", 5, "paused"), ("1001", 10, "wrapup"), ("1001", 30, "ready")]
+    for agent, minute, state in plan:  # one transaction each, in this (not time) order
+        async with session_factory(bed.engine).begin() as session:
+            session.add(
+                AgentStateChange(
+                    node_id="n1",
+                    agent_id=agent,
+                    state=state,
+                    source="test",
+                    at=T0 + timedelta(minutes=minute),
+                )
+            )
+
+    async def ends() -> dict[int, datetime | None]:
+        async with session_factory(bed.engine)() as session:
+            rows = (await session.scalars(select(AgentStateChange))).all()
+        return {r.id: as_utc(r.ended_at) if r.ended_at else None for r in rows}
+
+    async with session_factory(bed.engine)() as session:
+        rows = (await session.scalars(select(AgentStateChange))).all()
+    want: dict[int, datetime | None] = {}
+    for agent in {r.agent_id for r in rows}:
+        mine = sorted((r for r in rows if r.agent_id == agent), key=lambda r: (r.at, r.id))
+        for row, after in zip(mine, [*mine[1:], None], strict=True):
+            want[row.id] = as_utc(after.at) if after else None
+    got = await ends()
+    assert got == want
+    assert sorted(got.values(), key=str)[0] == T0 + timedelta(minutes=5)
+    async with session_factory(bed.engine).begin() as session:
+        await session.execute(update(AgentStateChange).values(ended_at=None))
+        await session.execute(text(MIGRATION.BACKFILL_STATE_ENDS))
+    assert await ends() == want

@@ -1,6 +1,7 @@
 """KPI facts on tickets: the registering move, the direct answer, the 签收 and the reply of
 the current round, as columns kept from the audit trail (``app.models.refresh_facts``), and
-the caller's previous ticket for the repeat-caller rate (``app.models.refresh_prior``)
+the caller's previous ticket for the repeat-caller rate (``app.models.refresh_prior``); and
+each agent state change's end, for occupancy without ordering a period's changes
 
 A month's report counted these by searching ``ticket_transitions`` per ticket (correlated
 EXISTS, a join for the intake cohort): 3-9x one aggregate over the same rows at a third of a
@@ -67,6 +68,16 @@ WHERE tickets.caller IS NOT NULL
 """
 
 
+# Each agent state change's end: the agent's next change in (at, id) order
+# (``app.models.refresh_state_ends``).
+BACKFILL_STATE_ENDS = """
+UPDATE agent_state_changes SET ended_at = n.next
+FROM (SELECT id, LEAD(at) OVER (PARTITION BY agent_id ORDER BY at, id) AS next
+        FROM agent_state_changes) AS n
+WHERE agent_state_changes.id = n.id AND n.next IS NOT NULL
+"""
+
+
 def upgrade() -> None:
     # Plain ADD COLUMN (no table copy on SQLite: 2 M tickets).
     for name in COLUMNS:
@@ -74,9 +85,13 @@ def upgrade() -> None:
     op.execute(BACKFILL)
     op.execute(BACKFILL_PRIOR)
     op.create_index("ix_tickets_fact_registered_at", "tickets", ["fact_registered_at"])
+    op.add_column("agent_state_changes", sa.Column("ended_at", sa.DateTime(timezone=True)))
+    op.execute(BACKFILL_STATE_ENDS)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("agent_state_changes") as batch:
+        batch.drop_column("ended_at")
     op.drop_index("ix_tickets_fact_registered_at", table_name="tickets")
     with op.batch_alter_table("tickets") as batch:
         for name in reversed(COLUMNS):
