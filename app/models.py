@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, relationship
 
+from app.kpis.sql import seconds_between
 from casework.lifecycle import TicketState
 from core.events import utcnow
 
@@ -518,10 +519,11 @@ class AgentStateChange(Base):
     # who caused it: "agent:1001", "supervisor:wang", "asterisk" (events), "rebuild"
     source: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # A KPI fact (migration 0019): when the agent's next change came (in (at, id) order), so
-    # occupancy sums spans instead of ordering the period's rows; None: still in force. Kept
-    # by ``refresh_state_ends`` when a change is written.
+    # KPI facts (migration 0019): when the agent's next change came (in (at, id) order) and
+    # the seconds until then, so occupancy sums spans instead of ordering the period's rows;
+    # None: still in force. Kept by ``refresh_state_ends`` when a change is written.
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    span_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 def refresh_state_ends(agent_id: str, at: datetime) -> Update:
@@ -539,7 +541,7 @@ def refresh_state_ends(agent_id: str, at: datetime) -> Update:
     return (
         update(a)
         .where(a.agent_id == agent_id, a.at >= func.coalesce(before, at))
-        .values(ended_at=following)
+        .values(ended_at=following, span_seconds=seconds_between(a.at, following))
         .execution_options(synchronize_session=False)
     )
 

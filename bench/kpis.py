@@ -518,17 +518,17 @@ SELECT department, sum(n) FROM (
 
 # The same aggregates over the tables the service reads since 0019: the intake cohort is a
 # range of the tickets' stored registering time instead of a join through the audit trail,
-# and a state change's span ends at its stored ``ended_at`` instead of LEAD over the period.
+# and a state change's span is its stored ``span_seconds`` instead of LEAD over the period.
 RAW_INTAKE = """FROM ticket_transitions r JOIN tickets t ON t.id = r.ticket_id
    WHERE r.to_state = 'registered' AND r.at >= :a AND r.at < :b"""
 FACT_INTAKE = """FROM tickets t WHERE t.fact_registered_at >= :a AND t.fact_registered_at < :b"""
 assert RAW_INTAKE in CITY_SQL and RAW_INTAKE in DEPARTMENT_SQL
-RAW_SPANS = """FROM (SELECT state, at, LEAD(at) OVER (PARTITION BY agent_id ORDER BY at) AS nxt
+RAW_SPANS = """SELECT state, {span} AS secs
+            FROM (SELECT state, at, LEAD(at) OVER (PARTITION BY agent_id ORDER BY at) AS nxt
                     FROM agent_state_changes WHERE at >= :a AND at < :b) w
            WHERE nxt IS NOT NULL"""
-FACT_SPANS = """FROM (SELECT state, at, ended_at AS nxt
-                    FROM agent_state_changes WHERE at >= :a AND at < :b) w
-           WHERE nxt IS NOT NULL"""
+FACT_SPANS = """SELECT state, span_seconds AS secs FROM agent_state_changes
+           WHERE at >= :a AND at < :b AND ended_at IS NOT NULL"""
 assert RAW_SPANS in CITY_SQL
 CITY_FACTS_SQL = CITY_SQL.replace(RAW_INTAKE, FACT_INTAKE).replace(RAW_SPANS, FACT_SPANS)
 DEPARTMENT_FACTS_SQL = DEPARTMENT_SQL.replace(RAW_INTAKE, FACT_INTAKE)

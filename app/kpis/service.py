@@ -642,23 +642,26 @@ class KpiService:
             .scalar_subquery()
         )
         in_force = (
-            select(a.agent_id, a.state, a.at, a.ended_at)
+            select(a.agent_id, a.state, a.at, a.ended_at, a.span_seconds)
             .join(who, who.c.agent_id == a.agent_id)
             .where(a.at == last_before)
         )
-        in_period = select(a.agent_id, a.state, a.at, a.ended_at).where(
+        in_period = select(a.agent_id, a.state, a.at, a.ended_at, a.span_seconds).where(
             a.at >= instant(start), a.at < instant(until)
         )
         if scope.agent is not None:
             in_period = in_period.where(a.agent_id == scope.agent)
         rows = union_all(in_force, in_period).subquery()
         # Each change lasts until the agent's next one: the stored ``ended_at`` (what
-        # LEAD(at) over the agent's changes in (at, id) order gives), cut to the period.
+        # LEAD(at) over the agent's changes in (at, id) order gives), cut to the period; a
+        # change inside the period has its stored seconds (the same rounding).
         begins = later(rows.c.at, instant(start))
         ends = earlier(func.coalesce(rows.c.ended_at, instant(until)), instant(until))
-        return select(
-            rows.c.agent_id, rows.c.state, func.sum(seconds_between(begins, ends))
-        ).group_by(rows.c.agent_id, rows.c.state)
+        inside = (rows.c.at >= instant(start)) & (rows.c.ended_at <= instant(until))
+        seconds = case((inside, rows.c.span_seconds), else_=seconds_between(begins, ends))
+        return select(rows.c.agent_id, rows.c.state, func.sum(seconds)).group_by(
+            rows.c.agent_id, rows.c.state
+        )
 
 
 def _ticket_kpi(kpi: Kpi) -> bool:

@@ -257,6 +257,10 @@ async def test_each_agent_state_change_ends_at_the_agents_next_one(bed: Bed) -> 
     async def ends() -> dict[int, datetime | None]:
         async with session_factory(bed.engine)() as session:
             rows = (await session.scalars(select(AgentStateChange))).all()
+        for r in rows:  # the stored span is the seconds to the stored end
+            end = as_utc(r.ended_at) if r.ended_at else None
+            span = (end - as_utc(r.at)).total_seconds() if end else None
+            assert r.span_seconds == span, (r.id, r.span_seconds, span)
         return {r.id: as_utc(r.ended_at) if r.ended_at else None for r in rows}
 
     async with session_factory(bed.engine)() as session:
@@ -270,6 +274,6 @@ async def test_each_agent_state_change_ends_at_the_agents_next_one(bed: Bed) -> 
     assert got == want
     assert sorted(got.values(), key=str)[0] == T0 + timedelta(minutes=5)
     async with session_factory(bed.engine).begin() as session:
-        await session.execute(update(AgentStateChange).values(ended_at=None))
-        await session.execute(text(MIGRATION.BACKFILL_STATE_ENDS))
+        await session.execute(update(AgentStateChange).values(ended_at=None, span_seconds=None))
+        await session.execute(text(MIGRATION.state_ends(bed.engine.dialect.name)))
     assert await ends() == want

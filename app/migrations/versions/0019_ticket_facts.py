@@ -71,11 +71,21 @@ WHERE tickets.caller IS NOT NULL
 # Each agent state change's end: the agent's next change in (at, id) order
 # (``app.models.refresh_state_ends``).
 BACKFILL_STATE_ENDS = """
-UPDATE agent_state_changes SET ended_at = n.next
+UPDATE agent_state_changes SET ended_at = n.next, span_seconds = {seconds}
 FROM (SELECT id, LEAD(at) OVER (PARTITION BY agent_id ORDER BY at, id) AS next
         FROM agent_state_changes) AS n
 WHERE agent_state_changes.id = n.id AND n.next IS NOT NULL
 """
+
+
+def state_ends(dialect: str) -> str:
+    """The back-fill of the state changes' ends, with ``app.kpis.sql.seconds_between``'s
+    rounding on each database."""
+    if dialect == "sqlite":
+        seconds = "ROUND((julianday(n.next) - julianday(agent_state_changes.at)) * 86400.0, 3)"
+    else:
+        seconds = "ROUND(CAST(EXTRACT(EPOCH FROM n.next - agent_state_changes.at) AS NUMERIC), 3)"
+    return BACKFILL_STATE_ENDS.format(seconds=seconds)
 
 
 def upgrade() -> None:
@@ -86,11 +96,13 @@ def upgrade() -> None:
     op.execute(BACKFILL_PRIOR)
     op.create_index("ix_tickets_fact_registered_at", "tickets", ["fact_registered_at"])
     op.add_column("agent_state_changes", sa.Column("ended_at", sa.DateTime(timezone=True)))
-    op.execute(BACKFILL_STATE_ENDS)
+    op.add_column("agent_state_changes", sa.Column("span_seconds", sa.Float()))
+    op.execute(state_ends(op.get_bind().dialect.name))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("agent_state_changes") as batch:
+        batch.drop_column("span_seconds")
         batch.drop_column("ended_at")
     op.drop_index("ix_tickets_fact_registered_at", table_name="tickets")
     with op.batch_alter_table("tickets") as batch:
