@@ -7,12 +7,15 @@ Written by the ticket and call services only; the state column of a ticket is ch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
+    Connection,
     Date,
     DateTime,
     Enum,
@@ -20,14 +23,23 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    ScalarSelect,
     String,
     Text,
     UniqueConstraint,
+    Update,
+    event,
     false,
     text,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, relationship
 
+from app.kpis.sql import seconds_between
 from casework.lifecycle import TicketState
 from core.events import utcnow
 
@@ -75,6 +87,8 @@ class Ticket(Base):
         # Duplicate candidates (0017): the same category within a window, newest first (a
         # channel's request has no district; the district, when known, filters the range).
         Index("ix_tickets_category_created", "category", "created_at"),
+        # The intake cohort of a period (受理量) by the stored fact (migration 0019).
+        Index("ix_tickets_fact_registered_at", "fact_registered_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -138,6 +152,21 @@ class Ticket(Base):
     duplicates: Mapped[list[dict[str, Any]]] = mapped_column(
         JSON, default=list, server_default=text("'[]'")
     )
+    # --- KPI facts (migration 0019): what the audit trail says, kept by ``refresh_facts`` in
+    # the transaction that writes a transition, so a month's report reads index ranges of
+    # this table instead of searching the trail per ticket. Never set by hand.
+    # The registering move (受理: from nothing or a draft to registered), the first one.
+    fact_registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first move to answered (直接答复 at the desk); None: not answered directly.
+    fact_answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first 签收 (move to accepted) at or after ``dispatched_at`` (the latest dispatch).
+    fact_signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first reply (move to replied) at or after ``reply_started_at`` (this round's clock).
+    fact_replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The caller's latest earlier ticket (not a draft), any matter and the same category: the
+    # repeat-caller rate asks whether it lies within N days (a setting) of this one.
+    fact_caller_prior_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fact_matter_prior_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     calls: Mapped[list[Call]] = relationship(back_populates="ticket")
     transitions: Mapped[list[TicketTransition]] = relationship(
@@ -167,6 +196,93 @@ class TicketTransition(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="transitions")
+
+
+def refresh_facts(ticket_ids: Sequence[int]) -> Update:
+    """The UPDATE that sets the tickets' ``fact_*`` columns from their audit rows (and their
+    ``dispatched_at`` / ``reply_started_at``); migration 0019 back-fills with the same rules.
+
+    ``updated_at`` is kept: the facts are not an edit (the portal's done tab sorts by it)."""
+    t, r = Ticket, TicketTransition
+
+    def first(*where: ColumnElement[bool]) -> ScalarSelect[Any]:
+        return select(func.min(r.at)).where(r.ticket_id == t.id, *where).scalar_subquery()
+
+    return (
+        update(t)
+        .where(t.id.in_(ticket_ids))
+        .values(
+            fact_registered_at=first(
+                r.to_state == TicketState.REGISTERED,
+                or_(r.from_state.is_(None), r.from_state == TicketState.DRAFT),
+            ),
+            fact_answered_at=first(r.to_state == TicketState.ANSWERED),
+            fact_signed_at=first(r.to_state == TicketState.ACCEPTED, r.at >= t.dispatched_at),
+            fact_replied_at=first(r.to_state == TicketState.REPLIED, r.at >= t.reply_started_at),
+            updated_at=t.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def refresh_prior(callers: Sequence[str]) -> Update:
+    """The UPDATE that sets ``fact_caller_prior_at`` / ``fact_matter_prior_at`` of every
+    ticket of these callers (a caller's tickets are a handful; migration 0019 back-fills all
+    with the same statement)."""
+    t, e = Ticket, aliased(Ticket)
+
+    def latest(*where: ColumnElement[bool]) -> ScalarSelect[Any]:
+        return (
+            select(func.max(e.created_at))
+            .where(
+                e.caller == t.caller,
+                e.id != t.id,
+                e.state != TicketState.DRAFT,
+                e.created_at < t.created_at,
+                *where,
+            )
+            .scalar_subquery()
+        )
+
+    return (
+        update(t)
+        .where(t.caller.in_(callers))
+        .values(
+            fact_caller_prior_at=latest(),
+            fact_matter_prior_at=latest(e.category == t.category),
+            updated_at=t.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+# The facts follow every ORM write: a new audit row, or a ticket whose dispatch or reply clock
+# moved; a ticket's caller, matter, time or leaving the draft state moves its caller's priors.
+# Writers that bypass the ORM (the claim's prebuilt INSERT) run ``refresh_facts`` themselves.
+@event.listens_for(TicketTransition, "after_insert")
+def _facts_after_transition(_mapper: Any, connection: Connection, row: TicketTransition) -> None:
+    connection.execute(refresh_facts([row.ticket_id]))
+
+
+@event.listens_for(Ticket, "after_insert")
+def _priors_after_insert(_mapper: Any, connection: Connection, ticket: Ticket) -> None:
+    if ticket.caller is not None:
+        connection.execute(refresh_prior([ticket.caller]))
+
+
+@event.listens_for(Ticket, "after_update")
+def _facts_after_update(_mapper: Any, connection: Connection, ticket: Ticket) -> None:
+    attrs = inspect(ticket).attrs
+    if attrs.dispatched_at.history.has_changes() or attrs.reply_started_at.history.has_changes():
+        connection.execute(refresh_facts([ticket.id]))
+    state = attrs.state.history
+    drafted = TicketState.DRAFT in (*state.added, *state.deleted)
+    if drafted or any(
+        getattr(attrs, name).history.has_changes() for name in ("caller", "category", "created_at")
+    ):
+        callers = {ticket.caller, *attrs.caller.history.deleted} - {None}
+        if callers:
+            connection.execute(refresh_prior(sorted(callers)))
 
 
 class Call(Base):
@@ -418,6 +534,36 @@ class AgentStateChange(Base):
     # who caused it: "agent:1001", "supervisor:wang", "asterisk" (events), "rebuild"
     source: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # KPI facts (migration 0019): when the agent's next change came (in (at, id) order) and
+    # the seconds until then, so occupancy sums spans instead of ordering the period's rows;
+    # None: still in force. Kept by ``refresh_state_ends`` when a change is written.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    span_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+def refresh_state_ends(agent_id: str, at: datetime) -> Update:
+    """The UPDATE that sets ``ended_at`` of an agent's changes from the one before ``at`` on
+    (the previous change, a new one at ``at``, and any written later out of order)."""
+    a, n, p = AgentStateChange, aliased(AgentStateChange), aliased(AgentStateChange)
+    following = (
+        select(n.at)
+        .where(n.agent_id == a.agent_id, or_(n.at > a.at, (n.at == a.at) & (n.id > a.id)))
+        .order_by(n.at, n.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    before = select(func.max(p.at)).where(p.agent_id == agent_id, p.at < at).scalar_subquery()
+    return (
+        update(a)
+        .where(a.agent_id == agent_id, a.at >= func.coalesce(before, at))
+        .values(ended_at=following, span_seconds=seconds_between(a.at, following))
+        .execution_options(synchronize_session=False)
+    )
+
+
+@event.listens_for(AgentStateChange, "after_insert")
+def _state_ends_after_insert(_mapper: Any, connection: Connection, row: AgentStateChange) -> None:
+    connection.execute(refresh_state_ends(row.agent_id, row.at))
 
 
 class QueueEntry(Base):

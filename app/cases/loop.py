@@ -54,6 +54,7 @@ from app.models import (
     Ticket,
     TicketTransition,
     User,
+    refresh_facts,
 )
 from casework import CaseClock, Deadline, GrabWindow, SlaStatus, Urgency, forced_assignment
 from casework.lifecycle import TicketState as S
@@ -459,6 +460,8 @@ class CaseLoop:
             if won.rowcount != 1:
                 await self._why_not_claimed(session, ticket_id, who, now)
             await session.execute(_CLAIMED, {"b_id": ticket_id, "b_actor": who.actor, "b_now": now})
+            # Both statements bypass the ORM's hooks: the KPI facts follow by hand.
+            await session.execute(refresh_facts([ticket_id]))
             if found.channel is not None:
                 # A channel's ticket owes its channel the push-back (回传) of the claim, in this
                 # transaction, as ``transition`` writes it for every other move.

@@ -49,7 +49,6 @@ from app.models import (
     MissedCall,
     QueueEntry,
     Ticket,
-    TicketTransition,
 )
 from casework import Catalogue
 from casework.lifecycle import TicketState
@@ -503,53 +502,38 @@ class KpiService:
         return stmt
 
     def _intake(self, start: datetime, end: datetime, by: Dimension, scope: Scope) -> Select[Any]:
-        t, reg = Ticket, aliased(TicketTransition)
-        moved = aliased(TicketTransition)
-        earlier_ticket = aliased(Ticket)
+        t = Ticket
         window = self._settings.repeat_window_days * 86400
-        direct = exists().where(moved.ticket_id == t.id, moved.to_state == S.ANSWERED)
-        same = [
-            earlier_ticket.caller == t.caller,
-            earlier_ticket.id != t.id,
-            earlier_ticket.state != S.DRAFT,
-            earlier_ticket.created_at < t.created_at,
-            # Narrows by the index (caller, created_at); the line after is the exact window.
-            earlier_ticket.created_at >= instant(start - timedelta(seconds=window)),
-            seconds_between(earlier_ticket.created_at, t.created_at) <= window,
-        ]
-        if self._settings.same_matter == "category":
-            same.append(earlier_ticket.category == t.category)
-        repeat = exists().where(*same)
-        kept = t.state != S.MERGED
-        stmt = (
-            self._select(
-                self._ticket_key(by),
-                _n(kept),
-                _n(kept & direct),
-                _n(t.state == S.CLOSED),
-                _n(t.caller.is_not(None)),
-                _n(t.caller.is_not(None) & repeat),
-            )
-            .select_from(t)
-            .join(reg, reg.ticket_id == t.id)
-            .where(
-                reg.to_state == S.REGISTERED,
-                or_(reg.from_state.is_(None), reg.from_state == S.DRAFT),
-                _in(reg.at, start, end),
-            )
+        # A repeat: the caller's latest earlier ticket (on the same matter, by the setting) is
+        # within the window, and not before the period's start less the window.
+        prior = (
+            t.fact_matter_prior_at
+            if self._settings.same_matter == "category"
+            else t.fact_caller_prior_at
         )
+        repeat = (prior >= instant(start - timedelta(seconds=window))) & (
+            seconds_between(prior, t.created_at) <= window
+        )
+        kept = t.state != S.MERGED
+        # The cohort: tickets registered in the period (the stored fact of the registering
+        # move); answered directly if the trail has a move to answered.
+        stmt = self._select(
+            self._ticket_key(by),
+            _n(kept),
+            _n(kept & t.fact_answered_at.is_not(None)),
+            _n(t.state == S.CLOSED),
+            _n(t.caller.is_not(None)),
+            _n(t.caller.is_not(None) & repeat),
+        ).where(_in(t.fact_registered_at, start, end))
         return self._ticket_scope(stmt, scope)
 
     def _dispatched(
         self, start: datetime, end: datetime, by: Dimension, scope: Scope, now: datetime
     ) -> Select[Any]:
-        t, signed_row = Ticket, aliased(TicketTransition)
-        signed = exists().where(
-            signed_row.ticket_id == t.id,
-            signed_row.to_state == S.ACCEPTED,
-            signed_row.at >= t.dispatched_at,
-            signed_row.at <= t.sign_due_at,
-        )
+        t = Ticket
+        # Signed for in time: the first 签收 since the latest dispatch, before the sign-for
+        # deadline (the fact is never before ``dispatched_at``; the bound restates it).
+        signed = (t.fact_signed_at >= t.dispatched_at) & (t.fact_signed_at <= t.sign_due_at)
         responded = t.claimed_at.is_not(None) | signed
         waiting = ~responded & t.sign_due_at.is_not(None) & (t.sign_due_at > now)
         stmt = self._select(self._ticket_key(by), func.count(), _n(~waiting), _n(responded)).where(
@@ -560,16 +544,13 @@ class KpiService:
     def _due(
         self, start: datetime, end: datetime, by: Dimension, scope: Scope, now: datetime
     ) -> Select[Any]:
-        t, replied_row = Ticket, aliased(TicketTransition)
-        replied = [
-            replied_row.ticket_id == t.id,
-            replied_row.to_state == S.REPLIED,
-            replied_row.at >= t.reply_started_at,
-        ]
-        any_reply = exists().where(*replied)
-        in_time = exists().where(*replied, replied_row.at <= t.reply_due_at)
+        t = Ticket
+        # This round's first reply (the fact: at or after ``reply_started_at``).
+        in_time = t.fact_replied_at <= t.reply_due_at
         stmt = self._select(
-            self._ticket_key(by), _n((t.reply_due_at <= now) | any_reply), _n(in_time)
+            self._ticket_key(by),
+            _n((t.reply_due_at <= now) | t.fact_replied_at.is_not(None)),
+            _n(in_time),
         ).where(_in(t.reply_due_at, start, end))
         return self._ticket_scope(stmt, scope)
 
@@ -646,7 +627,7 @@ class KpiService:
     @staticmethod
     def _states(start: datetime, until: datetime, scope: Scope) -> Select[Any]:
         """Seconds per agent and state in ``[start, until)``: each change lasts until the
-        agent's next one (LEAD), the one in force at ``start`` counted from ``start``.
+        agent's next one (its ``ended_at``), the one in force at ``start`` counted from it.
 
         The rows read are the period's changes and, per agent, the one change in force at
         ``start`` (found by the index (agent_id, at)), never the months before the period."""
@@ -661,28 +642,25 @@ class KpiService:
             .scalar_subquery()
         )
         in_force = (
-            select(a.agent_id, a.state, a.at, a.id)
+            select(a.agent_id, a.state, a.at, a.ended_at, a.span_seconds)
             .join(who, who.c.agent_id == a.agent_id)
             .where(a.at == last_before)
         )
-        in_period = select(a.agent_id, a.state, a.at, a.id).where(
+        in_period = select(a.agent_id, a.state, a.at, a.ended_at, a.span_seconds).where(
             a.at >= instant(start), a.at < instant(until)
         )
         if scope.agent is not None:
             in_period = in_period.where(a.agent_id == scope.agent)
         rows = union_all(in_force, in_period).subquery()
-        ch = select(
-            rows.c.agent_id,
-            rows.c.state,
-            rows.c.at,
-            func.lead(rows.c.at)
-            .over(partition_by=rows.c.agent_id, order_by=(rows.c.at, rows.c.id))
-            .label("next"),
-        ).subquery()
-        begins = later(ch.c.at, instant(start))
-        ends = earlier(func.coalesce(ch.c.next, instant(until)), instant(until))
-        return select(ch.c.agent_id, ch.c.state, func.sum(seconds_between(begins, ends))).group_by(
-            ch.c.agent_id, ch.c.state
+        # Each change lasts until the agent's next one: the stored ``ended_at`` (what
+        # LEAD(at) over the agent's changes in (at, id) order gives), cut to the period; a
+        # change inside the period has its stored seconds (the same rounding).
+        begins = later(rows.c.at, instant(start))
+        ends = earlier(func.coalesce(rows.c.ended_at, instant(until)), instant(until))
+        inside = (rows.c.at >= instant(start)) & (rows.c.ended_at <= instant(until))
+        seconds = case((inside, rows.c.span_seconds), else_=seconds_between(begins, ends))
+        return select(rows.c.agent_id, rows.c.state, func.sum(seconds)).group_by(
+            rows.c.agent_id, rows.c.state
         )
 
 
