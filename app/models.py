@@ -30,11 +30,11 @@ from sqlalchemy import (
     Update,
     event,
     false,
-    text,
     func,
     inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, relationship
@@ -920,6 +920,8 @@ class KbUse(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # --- surge alerts (突增预警, app.surges) -----------------------------------------------------
 
 

@@ -31,7 +31,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import jieba  # type: ignore[import-untyped]
+import jieba
 from rapidfuzz import fuzz
 
 from casework.errors import CaseworkError

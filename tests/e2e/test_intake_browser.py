@@ -288,11 +288,6 @@ def test_form_import_dispatch_reply_push_back_and_tracking_on_a_phone(
     browser.shot("track-progress")
 
 
-def sign_out(browser: Browser) -> None:
-    browser.click("signout")
-    browser.wait("the sign-in form", lambda: browser.el("login-view").is_displayed(), 10)
-
-
 def test_confidential_form_in_english_badges_and_outbox_retry(
     intake_node: Node, receiver: Receiver, browser: Browser
 ) -> None:
