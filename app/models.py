@@ -225,10 +225,14 @@ def refresh_facts(ticket_ids: Sequence[int]) -> Update:
     )
 
 
-def refresh_prior(callers: Sequence[str]) -> Update:
-    """The UPDATE that sets ``fact_caller_prior_at`` / ``fact_matter_prior_at`` of every
-    ticket of these callers (a caller's tickets are a handful; migration 0019 back-fills all
-    with the same statement)."""
+def refresh_prior(callers: Sequence[str], since: datetime | None = None) -> Update:
+    """The UPDATE that sets ``fact_caller_prior_at`` / ``fact_matter_prior_at`` of these
+    callers' tickets created at or after ``since`` (all of them when None; migration 0019
+    back-fills all with the same statement).
+
+    Only a caller's later tickets can see an earlier one as their prior, so a write passes its
+    ticket's time: a withheld number (one "caller" with thousands of tickets) must not make
+    every new ticket rewrite all of its siblings."""
     t, e = Ticket, aliased(Ticket)
 
     def latest(*where: ColumnElement[bool]) -> ScalarSelect[Any]:
@@ -244,9 +248,10 @@ def refresh_prior(callers: Sequence[str]) -> Update:
             .scalar_subquery()
         )
 
+    where = [t.caller.in_(callers)] + ([t.created_at >= since] if since is not None else [])
     return (
         update(t)
-        .where(t.caller.in_(callers))
+        .where(*where)
         .values(
             fact_caller_prior_at=latest(),
             fact_matter_prior_at=latest(e.category == t.category),
@@ -267,7 +272,7 @@ def _facts_after_transition(_mapper: Any, connection: Connection, row: TicketTra
 @event.listens_for(Ticket, "after_insert")
 def _priors_after_insert(_mapper: Any, connection: Connection, ticket: Ticket) -> None:
     if ticket.caller is not None:
-        connection.execute(refresh_prior([ticket.caller]))
+        connection.execute(refresh_prior([ticket.caller], since=ticket.created_at))
 
 
 @event.listens_for(Ticket, "after_update")
@@ -281,8 +286,10 @@ def _facts_after_update(_mapper: Any, connection: Connection, ticket: Ticket) ->
         getattr(attrs, name).history.has_changes() for name in ("caller", "category", "created_at")
     ):
         callers = {ticket.caller, *attrs.caller.history.deleted} - {None}
+        # The earliest of the old and new times: tickets after either may change their prior.
+        times = [at for at in (ticket.created_at, *attrs.created_at.history.deleted) if at]
         if callers:
-            connection.execute(refresh_prior(sorted(callers)))
+            connection.execute(refresh_prior(sorted(callers), since=min(times, default=None)))
 
 
 class Call(Base):

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from importlib import import_module
+from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from app.cases.loop import CaseLoop
 from app.cases.service import as_utc, new_draft, transition
@@ -277,3 +278,29 @@ async def test_each_agent_state_change_ends_at_the_agents_next_one(bed: Bed) -> 
         await session.execute(update(AgentStateChange).values(ended_at=None, span_seconds=None))
         await session.execute(text(MIGRATION.state_ends(bed.engine.dialect.name)))
     assert await ends() == want
+
+
+async def test_a_new_ticket_rewrites_only_the_priors_that_can_change(bed: Bed) -> None:
+    """One caller with many tickets (a withheld number): a new ticket's prior UPDATE touches
+    the new ticket alone, not its siblings (it used to rewrite them all, so a reconcile of a
+    busy day on PostgreSQL ran for minutes); a back-dated one still moves the later ones."""
+    for minutes in range(0, 40, 2):
+        await phone_ticket(bed, at=T0 + timedelta(minutes=minutes))
+    touched: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "fact_caller_prior_at=(" in statement:
+            touched.append(_cursor.rowcount)
+
+    sync_engine = bed.engine.sync_engine
+    event.listen(sync_engine, "after_cursor_execute", count)
+    try:
+        newest = await phone_ticket(bed, at=T0 + timedelta(hours=1))
+        back_dated = await phone_ticket(bed, at=T0 + timedelta(minutes=1))
+    finally:
+        event.remove(sync_engine, "after_cursor_execute", count)
+    assert touched[:2] == [1, 1]  # the newest ticket's insert and its registration
+    assert min(touched[2:]) == 21  # the back-dated one: every later sibling is looked at again
+    facts = await check(bed)
+    assert facts[newest]["fact_caller_prior_at"] == T0 + timedelta(minutes=38)
+    assert facts[back_dated]["fact_caller_prior_at"] == T0
