@@ -109,9 +109,9 @@ $("article-form").addEventListener("submit", async (ev) => {
     const a = kb.editing
       ? await api(`/api/kb/articles/${kb.editing.id}`, "PUT", body)
       : await api("/api/kb/articles", "POST", body);
-    $("status").textContent = `${t("saved")} ${a.version}`;
-    await openArticle(a.id);
+    await openArticle(a.id); // clears the status line, so the confirmation comes after
     await refresh();
+    $("status").textContent = `${t("saved")} ${a.version}`;
   } catch (err) { $("error").textContent = err.message; }
 });
 $("new").addEventListener("click", () => openArticle(null));

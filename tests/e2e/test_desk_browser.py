@@ -173,6 +173,56 @@ async def test_the_desk_suggests_an_article_and_answers_and_closes_with_it(
     assert api(node, f"/api/kb/articles/{article['id']}")["use_count"] == 1
 
 
+def test_a_department_keeps_its_articles_on_the_kb_page(node: Node, browser: Browser) -> None:
+    """The 知识库 page for a department handler: it offers only the handler's own
+    departments, a new article lands in the list, an edit is version 2 with both versions in
+    the history, and the page's search finds the article by words of its answer."""
+    departments = api(node, "/api/departments")
+    own = departments[0]["code"]
+    ensure_user(node, "kb-dept", PASSWORD, "department", department=own)
+    browser.sign_in(node.api + "/kb", "kb-dept", PASSWORD)
+    browser.wait("the article list", lambda: browser.el("kb-view").is_displayed(), 10)
+    browser.click("new")
+    offered = [
+        o.get_attribute("value")
+        for o in browser.el("f-department").find_elements("css selector", "option")
+    ]
+    assert offered and all(c == own or c.startswith(own + ".") for c in offered)
+    assert len(offered) < len(departments)
+    browser.type("f-question", "井盖丢失找哪个部门")
+    browser.type("f-answer", "道路井盖缺失请拨打12345，由权属单位二十四小时内补装。")
+    browser.type("f-category", "市政设施")
+    browser.click("save")
+    browser.wait("saved", lambda: browser.text("status") == "已保存，版本 1", 10)
+    article_id = int(browser.text("editor-title").rsplit("#", 1)[1])
+    row = f'#articles tr[data-article="{article_id}"]'
+    browser.wait("the new row", lambda: bool(browser.driver.find_elements("css selector", row)), 10)
+    browser.type("f-answer", "道路井盖缺失请拨打12345，由权属单位十二小时内补装。")
+    browser.click("save")
+    browser.wait("version 2", lambda: browser.text("status") == "已保存，版本 2", 10)
+    history = browser.text("versions")
+    assert "版本 2" in history and "版本 1" in history and "十二小时" in history
+    assert "二十四小时" in history  # the first version stays readable
+    browser.type("q", "井盖 补装")
+    browser.wait(
+        "the search hit",
+        lambda: (
+            [
+                r.get_attribute("data-article")
+                for r in browser.driver.find_elements("css selector", "#articles tbody tr")
+            ]
+            == [str(article_id)]
+        ),
+        10,
+    )
+    assert "2" in browser.css(row).text.split()
+    assert browser.untranslated() == []
+    browser.shot("kb-page")
+    stored = api(node, f"/api/kb/articles/{article_id}")
+    assert (stored["version"], stored["department"]) == (2, own)
+    browser.click("signout")
+
+
 CENTRE_RINGS_S = 6
 
 

@@ -240,6 +240,18 @@ async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it
     caller = "13800000074"
     ensure_user(live_node, "ko1001", DESK_PW, "agent", "1001")
     ensure_user(live_node, "ko-boss", DESK_PW, "supervisor")
+    # An article in the citizen's words: the desk suggests it from the live text alone.
+    article = api(
+        live_node,
+        "/api/kb/articles",
+        "POST",
+        {
+            "question": "난방 고장 신고",
+            "answer": "供暖故障请联系供热公司，二十四小时内上门。",
+            "category": "供暖",
+            "department": api(live_node, "/api/departments")[0]["code"],
+        },
+    )
     agent = start_agent(live_node, "1001", speech, tmp_path)
     ami = await AmiObserver(*live_node.ami_login()).__aenter__()
     try:
@@ -255,6 +267,14 @@ async def test_the_desk_shows_live_text_and_the_alert_and_the_wallboard_lists_it
         browser.wait("the alert", lambda: browser.el("alert").is_displayed(), 30)
         assert "火警" in browser.text("alert-text") and "화재" in browser.text("alert-text")
         assert browser.text("alert-transfer") == "一键转接 119"
+        # Nothing typed: the suggestion comes from the citizen's transcribed words (난방).
+        assert browser.el("t-description").get_attribute("value") == ""
+        hit = f'.kb-hit[data-article="{article["id"]}"]'
+        browser.wait(
+            "a suggestion from the live text",
+            lambda: bool(browser.driver.find_elements("css selector", hit)),
+            15,
+        )
         browser.shot("live-alert")
         browser.click("alert-transfer")
         browser.wait(
