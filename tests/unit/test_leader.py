@@ -1,0 +1,77 @@
+"""Leadership: one of two contenders leads on PostgreSQL, the other takes over when the
+leader's connection dies, and SQLite always leads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from core.leader import LocalLeader, PgAdvisoryLeader, leadership
+from tests.conftest import PostgresServer
+
+
+class Contender:
+    def __init__(self, url: str) -> None:
+        self.changes: list[bool] = []
+        self.leader = PgAdvisoryLeader(
+            url,
+            lambda: self.changes.append(True),
+            lambda: self.changes.append(False),
+            retry_seconds=0.2,
+        )
+
+
+async def wait_for(cond: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < deadline, "gave up waiting"
+        await asyncio.sleep(0.02)
+
+
+def terminate(postgres: PostgresServer, pid: int) -> None:
+    dsn = postgres.url("postgres").replace("+psycopg", "")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.postgres
+async def test_one_leads_and_the_other_takes_over(postgres: PostgresServer) -> None:
+    url = postgres.create_database()
+    a, b = Contender(url), Contender(url)
+    await a.leader.start()
+    await b.leader.start()
+    try:
+        await asyncio.sleep(0.6)  # a few retries: b still does not lead
+        assert a.leader.is_leader and not b.leader.is_leader
+        assert (a.changes, b.changes) == ([True], [])
+
+        pid = a.leader.backend_pid
+        assert pid is not None
+        await asyncio.to_thread(terminate, postgres, pid)  # what kill -9 of a does to its session
+        await wait_for(lambda: b.leader.is_leader and not a.leader.is_leader)
+        assert a.changes == [True, False] and b.changes == [True]
+
+        await b.leader.stop()  # a clean stop releases the lock too
+        await wait_for(lambda: a.leader.is_leader)
+    finally:
+        await a.leader.stop()
+        await b.leader.stop()
+
+
+async def test_sqlite_always_leads(tmp_path: Path) -> None:
+    changes: list[bool] = []
+    local = leadership(
+        f"sqlite:///{tmp_path / 'x.db'}",
+        lambda: changes.append(True),
+        lambda: changes.append(False),
+    )
+    assert isinstance(local, LocalLeader)
+    await local.start()
+    assert local.is_leader
+    await local.stop()
+    assert changes == [True, False]
