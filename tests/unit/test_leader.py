@@ -1,5 +1,5 @@
 """Leadership: one of two contenders leads on PostgreSQL, the other takes over when the
-leader's connection dies, and SQLite always leads."""
+leader's connection dies, and SQLite always leads; the runtime's scheduler follows it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from apscheduler.schedulers.base import STATE_RUNNING  # type: ignore[import-untyped]
 
+from app.migrate import upgrade
+from app.runtime import Runtime
 from core.leader import LocalLeader, PgAdvisoryLeader, leadership
-from tests.conftest import PostgresServer
+from tests.conftest import PostgresServer, make_settings
 
 
 class Contender:
@@ -75,3 +78,48 @@ async def test_sqlite_always_leads(tmp_path: Path) -> None:
     assert local.is_leader
     await local.stop()
     assert changes == [True, False]
+
+
+def scheduler_runs(rt: Runtime) -> bool:
+    return bool(rt.scheduler.state == STATE_RUNNING)
+
+
+async def test_runtime_on_sqlite_runs_its_scheduler(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    await asyncio.to_thread(upgrade, settings.db_url)
+    rt = Runtime(settings)
+    await rt.start()
+    try:
+        assert rt.leader.is_leader and scheduler_runs(rt)
+    finally:
+        await rt.stop()
+
+
+@pytest.mark.postgres
+async def test_two_runtimes_on_postgresql_run_one_scheduler(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = postgres.create_database()
+    await asyncio.to_thread(upgrade, url)
+    runtimes = [
+        Runtime(
+            make_settings(
+                tmp_path / name,
+                database_url=url,
+                scheduler={"leader_retry_seconds": 0.2},
+            )
+        )
+        for name in ("a", "b")
+    ]
+    for rt in runtimes:
+        await rt.start()
+    a, b = runtimes
+    try:
+        assert a.leader.is_leader and scheduler_runs(a)
+        assert not b.leader.is_leader and not scheduler_runs(b)  # started, but paused
+        await a.stop()  # the leader goes away: b's scheduler takes over
+        await wait_for(lambda: scheduler_runs(b))
+    finally:
+        for rt in runtimes:
+            if rt.scheduler.running:
+                await rt.stop()
