@@ -120,24 +120,29 @@ class PgAdvisoryLeader:
 
     async def _attempt(self) -> None:
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = await psycopg.AsyncConnection.connect(
-                    self._dsn, autocommit=True, connect_timeout=5
-                )
-            if self._leading:
-                await self._conn.execute("SELECT 1")  # still ours while the session lives
-                return
-            cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
-            row = await cur.fetchone()
-            if row is not None and row[0]:
-                self._leading = True
-                log.info("leader: this process now runs the scheduler")
-                self._on_elected()
-        except (psycopg.Error, OSError) as exc:
+            # A hung connection (network partition) must not keep us "leading" unnoticed.
+            async with asyncio.timeout(max(5.0, 2 * self.retry_seconds)):
+                await self._try_lock()
+        except (psycopg.Error, OSError, TimeoutError) as exc:
             if self._leading:
                 log.warning("leader: lost the lock connection (%s); stepping down", exc)
             self._step_down()
             await self._close()
+
+    async def _try_lock(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._dsn, autocommit=True, connect_timeout=5
+            )
+        if self._leading:
+            await self._conn.execute("SELECT 1")  # still ours while the session lives
+            return
+        cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
+        row = await cur.fetchone()
+        if row is not None and row[0]:
+            self._leading = True
+            log.info("leader: this process now runs the scheduler")
+            self._on_elected()
 
     def _step_down(self) -> None:
         if self._leading:

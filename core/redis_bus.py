@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -167,7 +168,7 @@ class RedisStreamBus:
             if not self._outbox:
                 self._wake.clear()
                 await self._wake.wait()
-            batch = list(self._outbox)[:500]
+            batch = list(itertools.islice(self._outbox, 500))
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for payload in batch:
