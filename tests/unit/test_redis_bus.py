@@ -325,3 +325,19 @@ async def test_failing_handler_does_not_stop_its_consumer(redis_server: RedisSer
     await bus.drain()
     await bus.stop()
     assert ok == ["0", "2", "4", "6", "8"]
+
+
+async def test_outbox_is_bounded_and_says_so(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = RedisStreamBus(redis_server.url, stream=new_stream(), consumer="p1", outbox_limit=100)
+    got: list[Event] = []
+    bus.subscribe(ChannelHungUp, collector(got), name="store")
+    for i in range(150):
+        bus.publish(hangup(i))  # not started: held, as while Redis is down
+    assert "bus outbox full (100 events" in caplog.text
+    await bus.start()
+    await bus.drain()
+    await bus.stop()
+    assert [e.uniqueid for e in got] == [str(i) for i in range(100)]  # type: ignore[attr-defined]
+    assert "50 events were dropped" in caplog.text
