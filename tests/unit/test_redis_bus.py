@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -221,25 +222,45 @@ async def test_consumers_of_one_group_share_the_work(redis_server: RedisServer) 
     assert got1 and got2
 
 
+# A consumer process that takes one event and hangs in its handler (never acknowledging).
+HANGING_CONSUMER = """
+import asyncio, sys
+from core.events import ChannelHungUp
+from core.redis_bus import RedisStreamBus
+
+async def main():
+    bus = RedisStreamBus(sys.argv[1], stream=sys.argv[2], consumer="p1")
+    async def hangs(event):
+        print(event.uniqueid, flush=True)
+        await asyncio.Event().wait()
+    bus.subscribe(ChannelHungUp, hangs, name="desk")
+    await bus.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
 async def test_consumer_killed_before_ack_catches_up_on_restart(
     redis_server: RedisServer,
 ) -> None:
     stream = new_stream()
-    seen: list[Event] = []
-
-    async def hangs(event: Event) -> None:
-        seen.append(event)
-        await asyncio.Event().wait()  # dies inside the handler: never acknowledged
-
-    first = make_bus(redis_server, stream, "p1")
-    first.subscribe(ChannelHungUp, hangs, name="desk")
-    await first.start()
-    for i in range(5):
-        first.publish(hangup(i))
-    await wait_for(lambda: len(seen) == 1)
-    await first.stop()  # cancels the handler mid-way, like a kill
-    publisher = make_bus(redis_server, stream, "pub")
-    await publisher.start()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HANGING_CONSUMER, redis_server.url, stream, stdout=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        assert await child.stdout.readline() == b"ready\n"
+        publisher = make_bus(redis_server, stream, "pub")
+        await publisher.start()
+        for i in range(5):
+            publisher.publish(hangup(i))
+        await publisher.drain()  # in Redis; the child reads them and hangs on the first
+        assert await child.stdout.readline() == b"0\n"
+    finally:
+        child.kill()  # SIGKILL inside the handler
+        await child.wait()
     for i in range(5, 8):
         publisher.publish(hangup(i))  # published while the consumer is down
     await publisher.drain()
