@@ -1,9 +1,12 @@
 """Leadership: one of two contenders leads on PostgreSQL, the other takes over when the
-leader's connection dies, and SQLite always leads; the runtime's scheduler follows it."""
+leader's connection dies or its process is killed with -9, and SQLite always leads; the
+runtime's scheduler follows it."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +66,43 @@ async def test_one_leads_and_the_other_takes_over(postgres: PostgresServer) -> N
         await wait_for(lambda: a.leader.is_leader)
     finally:
         await a.leader.stop()
+        await b.leader.stop()
+
+
+# A leader in a process of its own, to be killed with -9.
+CHILD_LEADER = """
+import asyncio, sys
+from core.leader import PgAdvisoryLeader
+
+async def main():
+    leader = PgAdvisoryLeader(sys.argv[1], lambda: print("leader", flush=True), lambda: None)
+    await leader.start()
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.postgres
+async def test_kill_9_of_the_leader_process_frees_the_lock(postgres: PostgresServer) -> None:
+    url = postgres.create_database()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD_LEADER, url, stdout=subprocess.PIPE
+    )
+    b = Contender(url)
+    try:
+        assert child.stdout is not None
+        assert await child.stdout.readline() == b"leader\n"
+        await b.leader.start()
+        await asyncio.sleep(0.5)
+        assert not b.leader.is_leader
+        child.kill()
+        await child.wait()
+        await wait_for(lambda: b.leader.is_leader)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
         await b.leader.stop()
 
 
