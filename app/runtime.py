@@ -4,10 +4,11 @@ Start order: database → bus → ticket service subscriptions → departments a
 the dispatch file while the database has none) → transcription worker → live transcription
 (AudioSocket server) → FastAGI server → AMI client (with the call tracker as its single event
 consumer) → the node's one scheduler (satisfaction callbacks, the case loop's sweep, the
-scheduled reports, the intake channels' push-back outbox, the surge detector). Stop runs in
-reverse. A working-day calendar without data for a year within
-``[casework] calendar_horizon_days`` stops start-up (SettingsError), as does a broken
-dispatch file.
+scheduled reports, the intake channels' push-back outbox, the surge detector), started paused
+and running only while this process leads (core.leader) → leadership. Stop runs in reverse.
+The bus is ``[bus] engine``: in-process, or Redis Streams when several processes serve.
+A working-day calendar without data for a year within ``[casework] calendar_horizon_days``
+stops start-up (SettingsError), as does a broken dispatch file.
 AMI being down at start is not fatal: calls still flow through Asterisk, and the client keeps
 reconnecting. A configured speech model that is not installed is fatal (SettingsError).
 """
@@ -65,7 +66,7 @@ from casework import (
     WorkingCalendar,
 )
 from casework.lifecycle import TicketState
-from core.bus import InProcessBus
+from core.bus import InProcessBus, RunningBus
 from core.db import create_engine, session_factory
 from core.events import (
     AgentConnected,
@@ -77,6 +78,8 @@ from core.events import (
     ScreenPop,
     utcnow,
 )
+from core.leader import leadership
+from core.redis_bus import RedisStreamBus, default_consumer
 from core.settings import Settings, SettingsError
 from cti import (
     AmiConnection,
@@ -146,12 +149,29 @@ def working_calendar(settings: Settings, today: datetime) -> WorkingCalendar:
     return calendar
 
 
+def make_bus(settings: Settings) -> RunningBus:
+    """``[bus] engine``: the in-process bus, or Redis Streams shared by several processes."""
+    cfg = settings.bus
+    if cfg.engine == "memory":
+        return InProcessBus()
+    assert cfg.url is not None  # BusSettings requires it with redis
+    return RedisStreamBus(
+        cfg.url,
+        stream=cfg.stream,
+        group_prefix=cfg.group_prefix,
+        consumer=cfg.consumer or f"{settings.node_id}:{default_consumer()}",
+        maxlen=cfg.maxlen,
+        outbox_limit=cfg.outbox_limit,
+        claim_idle_seconds=cfg.claim_idle_seconds,
+    )
+
+
 class Runtime:
     def __init__(self, settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self._now = now
         self.engine: AsyncEngine = create_engine(settings.db_url)
-        self.bus = InProcessBus()
+        self.bus = make_bus(settings)
         self.tickets = TicketService(session_factory(self.engine), self.bus, settings.node_id)
         self.hub = AgentHub()
         self.plan = PlanFile(settings.number_plan_file)
@@ -160,8 +180,16 @@ class Runtime:
         self.ami_events: asyncio.Queue[AmiEvent] = asyncio.Queue(maxsize=100_000)
         self.ami = AmiConnection.from_settings(settings.ami, self.ami_events, self._on_ami_link)
         self.control = CallControl(self.ami)
-        # Exactly one scheduler per node: every periodic job is added to this one.
+        # Exactly one scheduler per node: every periodic job is added to this one. It starts
+        # paused and runs only while this process leads (core.leader): on PostgreSQL several
+        # app processes may serve, and the jobs must run in one of them.
         self.scheduler = AsyncIOScheduler(timezone=self.tz)
+        self.leader = leadership(
+            settings.db_url,
+            self.scheduler.resume,
+            self._follow,
+            retry_seconds=settings.scheduler.leader_retry_seconds,
+        )
         calendar = working_calendar(settings, now())
         self.departments = DepartmentService(sessions, now)
         self.caseloop = CaseLoop(
@@ -351,7 +379,8 @@ class Runtime:
         self._every(self._push_back, self.settings.intake.outbox_tick_seconds, "intake.outbox")
         if self.settings.surges.enabled:
             self._every(self._surge_scan, self.settings.surges.scan_seconds, "surges.scan")
-        self.scheduler.start()
+        self.scheduler.start(paused=True)
+        await self.leader.start()
         self.reconcile.trigger()
         log.info("hotline node %s started", self.settings.node_id)
 
@@ -425,7 +454,12 @@ class Runtime:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.settings.ami.reconnect_max_delay)
 
+    def _follow(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.pause()
+
     async def stop(self) -> None:
+        await self.leader.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.callbacks.stop()

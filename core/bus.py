@@ -29,6 +29,16 @@ class Bus(Protocol):
     def subscribe(self, kind: type[E], handler: Handler[E], *, name: str) -> None: ...
 
 
+class RunningBus(Bus, Protocol):
+    """A bus with its lifecycle, as the runtime holds it (in-process or core.redis_bus)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
 class _Subscription:
     def __init__(self, kind: type[Event], handler: Handler[Event], name: str) -> None:
         self.kind = kind

@@ -2,15 +2,24 @@
 
 Protocol data (AMI events, AGI variables) is parsed at each edge into these classes; nothing
 past the edge handles raw dicts. Events are immutable value objects with a stable ``name``
-so they can cross a process boundary later (PostgreSQL NOTIFY / Redis) as JSON.
+so they cross a process boundary (core.redis_bus) as JSON: ``to_dict`` on the way out,
+``from_dict`` on the way in, which looks the class up by ``name`` and rebuilds its typed
+fields (datetimes, tuples, nested records).
+
+Every event carries a unique ``event_id``: a bus across processes delivers at least once, so
+a handler that must not act twice on one event keys on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+import types
+import typing
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Union
 
 
 def utcnow() -> datetime:
@@ -23,6 +32,8 @@ class Event:
 
     name: ClassVar[str] = "event"
     at: datetime = field(default_factory=utcnow)
+    # Not part of equality: two publications of the same fact compare equal in tests.
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready payload (datetimes as ISO 8601), with the event name."""
@@ -30,6 +41,58 @@ class Event:
         for f in dataclasses.fields(self):
             out[f.name] = _jsonable(getattr(self, f.name))
         return out
+
+
+class UnknownEvent(ValueError):
+    """A payload names no known event class, or does not fit it."""
+
+
+def event_classes() -> dict[str, type[Event]]:
+    """Every concrete event class by its ``name`` (computed on demand: no import-time state)."""
+    out: dict[str, type[Event]] = {}
+    todo: list[type[Event]] = [Event]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        # slots=True replaces each class at definition; only the module's own binding counts.
+        module = sys.modules.get(cls.__module__)
+        if getattr(module, cls.__qualname__, None) is cls:
+            out[cls.name] = cls
+    return out
+
+
+def from_dict(payload: dict[str, Any]) -> Event:
+    """The typed event a :meth:`Event.to_dict` payload came from; UnknownEvent if none fits."""
+    cls = event_classes().get(str(payload.get("event")))
+    if cls is None:
+        raise UnknownEvent(f"unknown event {payload.get('event')!r}")
+    try:
+        return typing.cast(Event, _from_json(cls, payload))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise UnknownEvent(f"payload does not fit {cls.name}: {exc}") from exc
+
+
+def _from_json(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        kinds = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _from_json(kinds[0], value) if len(kinds) == 1 else value
+    if tp is datetime:
+        return datetime.fromisoformat(value)
+    if origin is tuple:
+        (item, *_) = typing.get_args(tp)
+        return tuple(_from_json(item, v) for v in value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        kwargs = {
+            f.name: _from_json(hints[f.name], value[f.name])
+            for f in dataclasses.fields(tp)
+            if f.name in value
+        }
+        return tp(**kwargs)
+    return value
 
 
 def _jsonable(value: Any) -> Any:

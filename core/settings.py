@@ -229,6 +229,41 @@ class TranscriptionSettings(BaseModel):
     keywords: list[KeywordRuleSettings] | None = None
 
 
+class BusSettings(BaseModel):
+    """The event bus (core.bus, core.redis_bus): in this process, or Redis Streams across
+    several app processes."""
+
+    # memory: one app process (the embedded default); redis: several, sharing one stream.
+    engine: Literal["memory", "redis"] = "memory"
+    url: str | None = None  # redis://host:6379/0 (rediss:// for TLS); required with redis
+    stream: str = Field(default="hotline:events", min_length=1)
+    group_prefix: str = "hotline:"  # consumer group = prefix + subscription name
+    # This process's consumer name; default <node_id>:<host>:<pid>. A name stable across
+    # restarts (e.g. the service instance) lets a restarted process re-read its own pending
+    # entries at once instead of a peer claiming them after claim_idle_seconds.
+    consumer: str | None = Field(default=None, min_length=1)
+    maxlen: int = Field(default=100_000, ge=1_000)  # stream trimmed to about this many entries
+    outbox_limit: int = Field(default=100_000, ge=100)  # events held while Redis is down
+    claim_idle_seconds: float = Field(default=60, gt=0)  # a dead consumer's entries, reclaimed
+
+    @model_validator(mode="after")
+    def _url(self) -> BusSettings:
+        if self.engine == "redis" and not self.url:
+            raise ValueError('bus.url is required with bus.engine = "redis" (redis://host:6379/0)')
+        if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"bus.url must be a redis://, rediss:// or unix:// URL, got {self.url!r}"
+            )
+        return self
+
+
+class SchedulerSettings(BaseModel):
+    """The one scheduler (core.leader): on PostgreSQL only the process holding the lock runs
+    its jobs; the others try to take the lock this often."""
+
+    leader_retry_seconds: float = Field(default=5, gt=0, le=300)
+
+
 class Settings(BaseSettings):
     """Everything a hotline node needs to start. Build with :func:`load_settings`."""
 
@@ -261,6 +296,8 @@ class Settings(BaseSettings):
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     surges: SurgeSettings = Field(default_factory=SurgeSettings)
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @classmethod
     def settings_customise_sources(

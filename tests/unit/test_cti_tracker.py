@@ -70,7 +70,7 @@ async def replay(name: str) -> tuple[CallTracker, list[Event]]:
 
 def without_time(event: Event) -> dict[str, object]:
     data = event.to_dict()
-    del data["at"]
+    del data["at"], data["event_id"]
     return data
 
 

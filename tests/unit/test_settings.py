@@ -108,3 +108,22 @@ def test_webrtc_agents_must_be_agents(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match=r"webrtc\.agents \['4242'\]"):
         make_settings(tmp_path, webrtc={"agents": ["4242"]})
+
+
+def test_bus_defaults_to_in_process_and_redis_needs_a_url(tmp_path: Path) -> None:
+    from app.runtime import make_bus
+    from core.bus import InProcessBus
+    from core.redis_bus import RedisStreamBus
+
+    s = load_settings(write(tmp_path, GOOD))
+    assert s.bus.engine == "memory" and isinstance(make_bus(s), InProcessBus)
+    with pytest.raises(SettingsError, match=r"bus\.url is required"):
+        load_settings(write(tmp_path, GOOD + '[bus]\nengine = "redis"\n'))
+    with pytest.raises(SettingsError, match=r"bus\.url must be a redis://"):
+        load_settings(write(tmp_path, GOOD + '[bus]\nurl = "http://x"\n'))
+    s = load_settings(
+        write(tmp_path, GOOD + '[bus]\nengine = "redis"\nurl = "redis://127.0.0.1:6379/0"\n')
+    )
+    bus = make_bus(s)
+    assert isinstance(bus, RedisStreamBus)
+    assert bus.stream == "hotline:events" and bus.consumer.startswith("node1:")

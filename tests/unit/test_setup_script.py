@@ -11,7 +11,15 @@ REPO = Path(__file__).resolve().parents[2]
 # Checked against `debootstrap --variant=minbase bookworm`: it has chroot, mount, runuser
 # (coreutils, mount, util-linux) but not python3, openssl, ip or ss.
 NODE = {"python3", "python3-venv", "ca-certificates", "debootstrap", "espeak-ng", "sox", "openssl"}
-TEST_ONLY = {"sip-tester", "baresip-core", "postgresql", "chromium", "chromium-driver", "iproute2"}
+TEST_ONLY = {
+    "sip-tester",
+    "baresip-core",
+    "postgresql",
+    "chromium",
+    "chromium-driver",
+    "iproute2",
+    "redis-server",
+}
 
 
 def _stub(path: Path, log: Path, body: str = "") -> None:
