@@ -346,14 +346,14 @@ class Runtime:
         b, t = self.bus, self.tickets
         b.subscribe(Event, t.on_call_event, name="tickets.call_events")
         b.subscribe(CentreJoined, self.transfers.on_centre_joined, name="transfers.joined")
-        b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop")
+        b.subscribe(ScreenPop, self.hub.on_screen_pop, name="ws.screen_pop", fanout=True)
         b.subscribe(CallEnded, self.transcription.on_call_ended, name="transcription.enqueue")
         b.subscribe(ChannelHungUp, self.callbacks.on_hangup, name="callbacks.hangup_causes")
         b.subscribe(AgentConnected, self.live.on_agent_connected, name="live.tap")
         b.subscribe(ChannelHungUp, self.live.on_hangup, name="live.agent_left")
         b.subscribe(Event, self.agents.on_call_event, name="agents.calls")
         b.subscribe(Event, self.wallboard.on_event, name="wallboard.queue_entries")
-        b.subscribe(Event, self.bigscreen.on_event, name="bigscreen.today")
+        b.subscribe(Event, self.bigscreen.on_event, name="bigscreen.today", fanout=True)
 
     async def start(self) -> None:
         self._wire()

@@ -26,7 +26,13 @@ class Bus(Protocol):
 
     def publish(self, event: Event) -> None: ...
 
-    def subscribe(self, kind: type[E], handler: Handler[E], *, name: str) -> None: ...
+    def subscribe(
+        self, kind: type[E], handler: Handler[E], *, name: str, fanout: bool = False
+    ) -> None:
+        """``fanout``: every process gets every event from now on (a view kept in this
+        process's memory, e.g. its WebSockets); otherwise the processes subscribing under one
+        ``name`` share its events, each handled once (a database write)."""
+        ...
 
 
 class RunningBus(Bus, Protocol):
@@ -66,7 +72,10 @@ class InProcessBus:
         self._subs: list[_Subscription] = []
         self._running = False
 
-    def subscribe(self, kind: type[E], handler: Handler[E], *, name: str) -> None:
+    def subscribe(
+        self, kind: type[E], handler: Handler[E], *, name: str, fanout: bool = False
+    ) -> None:
+        # One process: every subscription already sees every event.
         sub = _Subscription(kind, handler, name)  # type: ignore[arg-type]
         self._subs.append(sub)
         if self._running:

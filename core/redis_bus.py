@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Coroutine
 from typing import Any
 
 import redis.asyncio as redis
@@ -47,11 +48,15 @@ def default_consumer() -> str:
 
 
 class _Subscription:
-    def __init__(self, kind: type[Event], handler: Handler[Event], name: str, group: str) -> None:
+    def __init__(
+        self, kind: type[Event], handler: Handler[Event], name: str, group: str, fanout: bool
+    ) -> None:
         self.kind = kind
         self.handler = handler
         self.name = name
         self.group = group
+        self.fanout = fanout
+        self.seen = "0-0"  # fan-out: the last entry handled
         self.task: asyncio.Task[None] | None = None
 
 
@@ -95,11 +100,16 @@ class RedisStreamBus:
 
     # --- the Bus protocol ---------------------------------------------------------------------
 
-    def subscribe(self, kind: type[E], handler: Handler[E], *, name: str) -> None:
-        sub = _Subscription(kind, handler, name, self.group_prefix + name)  # type: ignore[arg-type]
+    def subscribe(
+        self, kind: type[E], handler: Handler[E], *, name: str, fanout: bool = False
+    ) -> None:
+        sub = _Subscription(kind, handler, name, self.group_prefix + name, fanout)  # type: ignore[arg-type]
         self._subs.append(sub)
         if self._running:
-            sub.task = asyncio.create_task(self._consume(sub), name=f"bus:{name}")
+            sub.task = asyncio.create_task(self._run(sub), name=f"bus:{name}")
+
+    def _run(self, sub: _Subscription) -> Coroutine[Any, Any, None]:
+        return self._follow(sub) if sub.fanout else self._consume(sub)
 
     def publish(self, event: Event) -> None:
         if len(self._outbox) >= self._outbox_limit:
@@ -121,12 +131,13 @@ class RedisStreamBus:
         )
         # Groups exist before the first flush, so nothing published before start is missed.
         for sub in self._subs:
-            await self._ensure_group(sub)
+            if not sub.fanout:
+                await self._ensure_group(sub)
         self._running = True
         self._flusher = asyncio.create_task(self._flush(), name="bus:outbox")
         for sub in self._subs:
             if sub.task is None:
-                sub.task = asyncio.create_task(self._consume(sub), name=f"bus:{sub.name}")
+                sub.task = asyncio.create_task(self._run(sub), name=f"bus:{sub.name}")
 
     async def stop(self) -> None:
         """Flush the outbox (briefly), then stop; an unfinished handler's entry stays pending."""
@@ -258,6 +269,25 @@ class RedisStreamBus:
                 cursor = "0"
                 await asyncio.sleep(self.retry_seconds)
 
+    async def _follow(self, sub: _Subscription) -> None:
+        """A fan-out subscription: plain XREAD from "now", no group and no acknowledgement.
+        A screen wants what happens from now on; replaying old pops after a restart would
+        pop stale calls, so a restarted process starts at the stream's end again."""
+        assert self._redis is not None
+        cursor = "$"
+        while True:
+            try:
+                reply: Any = await self._redis.xread(
+                    {self.stream: cursor}, count=self.read_count, block=self.block_ms
+                )
+                for entry_id, fields in _entries(reply):
+                    cursor = _text(entry_id)
+                    await self._deliver(sub, fields)
+                    sub.seen = cursor
+            except (*_DOWN, ResponseError) as exc:
+                log.warning("bus subscriber %s: Redis unreachable (%s); retrying", sub.name, exc)
+                await asyncio.sleep(self.retry_seconds)
+
     async def _deliver(self, sub: _Subscription, fields: dict[Any, Any]) -> None:
         raw: Any = fields.get(b"e", fields.get("e"))
         try:
@@ -276,6 +306,8 @@ class RedisStreamBus:
 
     async def _caught_up(self, sub: _Subscription) -> bool:
         assert self._redis is not None
+        if sub.fanout:
+            return _id_key(sub.seen) >= _id_key(self._last_id)
         try:
             groups = await self._redis.xinfo_groups(self.stream)
         except _DOWN:

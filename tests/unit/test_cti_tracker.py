@@ -51,7 +51,9 @@ class RecordingBus:
     def publish(self, event: Event) -> None:
         self.events.append(event)
 
-    def subscribe(self, kind: type[EV], handler: Handler[EV], *, name: str) -> None:
+    def subscribe(
+        self, kind: type[EV], handler: Handler[EV], *, name: str, fanout: bool = False
+    ) -> None:
         raise AssertionError("the tracker only publishes")
 
 

@@ -222,6 +222,43 @@ async def test_consumers_of_one_group_share_the_work(redis_server: RedisServer) 
     assert got1 and got2
 
 
+async def test_a_fanout_subscription_gets_every_event_in_every_process(
+    redis_server: RedisServer,
+) -> None:
+    """Screens (a process's own WebSockets) subscribe with fanout: both processes see all 30
+    events although they share the name; a process started later sees only what comes after
+    it (no stale pops), and a shared-name subscription beside them still splits the work."""
+    stream = new_stream()
+    one = make_bus(redis_server, stream, "p1")
+    two = make_bus(redis_server, stream, "p2")
+    seen1: list[Event] = []
+    seen2: list[Event] = []
+    shared: list[Event] = []
+    one.subscribe(ChannelHungUp, collector(seen1), name="ws.screen_pop", fanout=True)
+    two.subscribe(ChannelHungUp, collector(seen2), name="ws.screen_pop", fanout=True)
+    one.subscribe(ChannelHungUp, collector(shared), name="writer")
+    two.subscribe(ChannelHungUp, collector(shared), name="writer")
+    await one.start()
+    await two.start()
+    await asyncio.sleep(0.3)  # both XREADs are blocking at the stream's end
+    for i in range(30):
+        one.publish(hangup(i))
+    await wait_for(lambda: len(seen1) == 30 and len(seen2) == 30 and len(shared) == 30)
+    late: list[Event] = []
+    three = make_bus(redis_server, stream, "p3")
+    three.subscribe(ChannelHungUp, collector(late), name="ws.screen_pop", fanout=True)
+    await three.start()
+    await asyncio.sleep(0.3)
+    two.publish(hangup(99))
+    await wait_for(lambda: len(late) == 1 and len(seen1) == 31)
+    await two.drain()
+    for bus in (one, two, three):
+        await bus.stop()
+    assert [e.uniqueid for e in late] == ["99"]  # type: ignore[attr-defined]
+    assert sorted(int(e.uniqueid) for e in shared) == [*range(30), 99]  # type: ignore[attr-defined]
+    assert len(seen2) == 31
+
+
 # A consumer process that takes one event and hangs in its handler (never acknowledging).
 HANGING_CONSUMER = """
 import asyncio, sys
