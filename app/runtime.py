@@ -36,6 +36,7 @@ from app.auth.service import Principal, Role, UserService
 from app.bigscreen.service import BigScreen
 from app.callbacks.service import CALLBACK_DUE_STATES, CallbackService
 from app.calls.actions import CallActions
+from app.calls.disk import RecordingSpaceWatch
 from app.calls.missed import MissedCalls
 from app.calls.reconcile import Reconciler
 from app.calls.stats import NumberStats
@@ -308,6 +309,13 @@ class Runtime:
         )
         self._rebuild_task: asyncio.Task[None] | None = None
         self._tracker_task: asyncio.Task[None] | None = None
+        self._disk_task: asyncio.Task[None] | None = None
+        self.recording_space = RecordingSpaceWatch(
+            settings.recordings_dir,
+            settings.recordings.min_free_mb,
+            settings.node_id,
+            self.bus.publish,
+        )
         self._connect_task: asyncio.Task[None] | None = None
         self._kb_warm_up: asyncio.Task[None] | None = None
         self.ami_connected = False
@@ -372,6 +380,8 @@ class Runtime:
         await self.agi.start()
         self._tracker_task = asyncio.create_task(self._dispatch_ami(), name="cti.dispatch")
         self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
+        # Every node watches its own disk (not a leader's job: each node has its recordings).
+        self._disk_task = asyncio.create_task(self._watch_disk(), name="recordings.space")
         await self.callbacks.start()
         self._every(self._sweep, self.settings.casework.sweep_seconds, "caseloop.sweep")
         await self.reports.start()
@@ -439,6 +449,11 @@ class Runtime:
         except Exception:
             log.exception("surge scan")
 
+    async def _watch_disk(self) -> None:
+        while True:
+            await asyncio.to_thread(self.recording_space.check)
+            await asyncio.sleep(self.settings.recordings.check_seconds)
+
     async def _connect_ami(self) -> None:
         """First login, retried until Asterisk answers; afterwards the connection itself
         reconnects. The app serves (and FastAGI opens tickets) while AMI is down."""
@@ -465,7 +480,7 @@ class Runtime:
         await self.callbacks.stop()
         await self.reports.stop()
         await self.reconcile.stop()
-        for task in (self._connect_task, self._rebuild_task, self._tracker_task):
+        for task in (self._connect_task, self._rebuild_task, self._tracker_task, self._disk_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -548,6 +563,9 @@ class Runtime:
             "fastagi": dataclasses.asdict(self.agi.stats),
             "reconcile": dataclasses.asdict(last) if (last := self.reconcile.last) else None,
             "calendar": {"missing_years": self._calendar_gaps()},
+            "recordings": dataclasses.asdict(space)
+            if (space := self.recording_space.last)
+            else None,
         }
 
     def _calendar_gaps(self) -> list[int]:

@@ -473,3 +473,20 @@ class TicketSupervised(CaseEvent):
 
     name: ClassVar[str] = "ticket.supervised"
     level: str
+
+
+# --- the node's own health -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingSpace(Event):
+    """The recordings volume crossed its floor (``[recordings] min_free_mb``): ``low`` when it
+    fell below, not when it came back. Published by ``app.calls.disk`` on each crossing;
+    calls go on either way (Asterisk answers and queues without a recording), but new calls
+    are not recorded while the disk is full."""
+
+    name: ClassVar[str] = "recording_space"
+    node_id: str
+    low: bool
+    free_mb: int
+    min_free_mb: int

@@ -257,6 +257,14 @@ class BusSettings(BaseModel):
         return self
 
 
+class RecordingSettings(BaseModel):
+    """The recordings volume (MixMonitor's spool): below ``min_free_mb`` free the node raises
+    an alert (log, /api/health, the bus) and clears it when space is back."""
+
+    min_free_mb: int = Field(default=1024, ge=1)
+    check_seconds: float = Field(default=30, ge=1, le=3600)
+
+
 class SchedulerSettings(BaseModel):
     """The one scheduler (core.leader): on PostgreSQL only the process holding the lock runs
     its jobs; the others try to take the lock this often."""
@@ -298,6 +306,7 @@ class Settings(BaseSettings):
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
 
     @classmethod
     def settings_customise_sources(

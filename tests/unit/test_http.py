@@ -20,6 +20,8 @@ def test_health_is_public_and_reports_ami_down(client: TestClient) -> None:
     assert body["status"] == "ok" and body["database"] is True
     assert body["ami_connected"] is False
     assert body["fastagi"]["served"] == 0
+    # The recordings volume (here the test's tmp disk) has been read once at start.
+    assert body["recordings"]["free_mb"] > 0 and body["recordings"]["low"] is False
 
 
 @pytest.mark.parametrize("path", ["/api/tickets/1", "/api/calls"])
