@@ -52,6 +52,7 @@ from core.events import (
     CallQueued,
     Event,
     KeywordAlert,
+    RecordingSpace,
     SignForOverdue,
     SurgeAlert,
     TicketDispatched,
@@ -97,13 +98,17 @@ class Today:
     categories: Counter[str] = field(default_factory=Counter)
     alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ALERTS_SHOWN))
     surges: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ALERTS_SHOWN))
+    # Nodes whose recordings disk is below its floor now: node → free MB (app.calls.disk).
+    disk_low: dict[str, int] = field(default_factory=dict)
     # Now, not today: (queue, uniqueid) → when the caller joined; agent → state.
     waiting: dict[tuple[str, str], datetime] = field(default_factory=dict)
     agents: dict[str, AgentNow] = field(default_factory=dict)
 
     def next_day(self, day: date) -> Today:
         """A new day at zero, keeping who waits and the agents' states."""
-        return Today(day=day, waiting=dict(self.waiting), agents=dict(self.agents))
+        return Today(
+            day=day, waiting=dict(self.waiting), agents=dict(self.agents), disk_low=self.disk_low
+        )
 
     def apply(self, event: Event, tz: zoneinfo.ZoneInfo, in_time_seconds: int) -> bool:
         """Count the event; True if the view changed. Facts of another day (an event queued
@@ -156,6 +161,10 @@ class Today:
                         "message": event.message,
                     }
                 )
+            case RecordingSpace(low=True):
+                self.disk_low[event.node_id] = event.free_mb
+            case RecordingSpace():
+                self.disk_low.pop(event.node_id, None)
             case _:
                 return False
         return True
@@ -212,6 +221,7 @@ class Today:
             "alerts": list(self.alerts),
             "alerts_today": self.alerts_today,
             "surges": list(self.surges),
+            "disk_low": [{"node_id": n, "free_mb": mb} for n, mb in sorted(self.disk_low.items())],
         }
 
 

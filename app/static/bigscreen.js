@@ -10,7 +10,8 @@ const TEXT = {
     dispatched: "派单", overdue: "办理超期", signOverdue: "签收超时", categories: "热点诉求",
     categoriesEmpty: "今日尚无受理工单", surges: "突增预警", surgesEmpty: "暂无突增预警", alerts: "紧急词提醒",
     alertsEmpty: "今日无紧急词提醒", alertsToday: "今日", uncategorised: "未分类", agent: "座席", ticket: "工单",
-    transfer: "建议转", surgeLine: (s) => `${s.category}：${s.window_minutes} 分钟 ${s.count} 件`,
+    transfer: "建议转", diskLow: (d) => `节点 ${d.node_id} 录音磁盘仅剩 ${d.free_mb} MB，新通话可能无法录音，请立即清理`,
+    surgeLine: (s) => `${s.category}：${s.window_minutes} 分钟 ${s.count} 件`,
     states: { ready: "空闲", on_call: "通话中", wrapup: "话后处理", paused: "示忙", logged_out: "未签入" } },
   en: { title: "12345 Hotline · Live", waiting: "Waiting", longest: "Longest", offered: "Offered today",
     abandoned: "Abandoned", answered: "Answered today", inTime: "In time", answerRate: "Answer rate",
@@ -20,6 +21,7 @@ const TEXT = {
     surges: "Surge alerts", surgesEmpty: "No surge alerts", alerts: "Emergency phrases",
     alertsEmpty: "No emergency phrases today", alertsToday: "today", uncategorised: "Uncategorised",
     agent: "Agent", ticket: "Ticket", transfer: "transfer to",
+    diskLow: (d) => `Node ${d.node_id}: ${d.free_mb} MB left for recordings; new calls may go unrecorded`,
     surgeLine: (s) => `${s.category}: ${s.count} in ${s.window_minutes} min`,
     states: { ready: "Ready", on_call: "On call", wrapup: "Wrap-up", paused: "Paused", logged_out: "Logged out" } },
 };
@@ -69,6 +71,8 @@ function render() {
   }));
   $("categories-empty").hidden = view.categories.length > 0;
 
+  $("disk-low").textContent = (view.disk_low || []).map((d) => t("diskLow")(d)).join("；");
+  $("disk-low").hidden = !(view.disk_low || []).length;
   $("surges").replaceChildren(...view.surges.map((s) => {
     const li = el("li", null, "surge");
     li.append(el("time", hhmm(s.at)), document.createTextNode(s.message || t("surgeLine")(s)));

@@ -29,6 +29,7 @@ from core.events import (
     AgentStateChanged,
     Event,
     KeywordAlert,
+    RecordingSpace,
     SignForOverdue,
     SurgeAlert,
     TicketDispatched,
@@ -237,6 +238,19 @@ async def screen(sqlite_url: str) -> AsyncIterator[tuple[BigScreen, Clock, Live]
     finally:
         await svc.stop()
         await engine.dispose()
+
+
+def test_a_node_short_of_recording_space_is_on_the_screen_until_it_recovers() -> None:
+    today = Today(day=DAY)
+    low = RecordingSpace(node_id="n2", low=True, free_mb=12, min_free_mb=1024, at=NOW)
+    assert today.apply(low, TZ, 15)
+    assert today.view(NOW, 15, "offered")["disk_low"] == [{"node_id": "n2", "free_mb": 12}]
+    # It is a fact of now, not of the day: the next day keeps it.
+    tomorrow = today.next_day(DAY + timedelta(days=1))
+    assert tomorrow.view(NOW, 15, "offered")["disk_low"] == [{"node_id": "n2", "free_mb": 12}]
+    back = RecordingSpace(node_id="n2", low=False, free_mb=5000, min_free_mb=1024, at=NOW)
+    assert tomorrow.apply(back, TZ, 15)
+    assert tomorrow.view(NOW, 15, "offered")["disk_low"] == []
 
 
 async def test_start_reads_today_from_the_database(
