@@ -28,6 +28,7 @@ from core.events import (
 )
 from core.redis_bus import RedisStreamBus
 from tests.conftest import free_port
+from tests.unit.test_bus import hangup
 
 
 class RedisServer:
@@ -88,17 +89,6 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
-
-
-def hangup(n: int) -> ChannelHungUp:
-    return ChannelHungUp(
-        node_id="n",
-        uniqueid=str(n),
-        linkedid=str(n),
-        channel="c",
-        cause=16,
-        cause_text="Normal Clearing",
-    )
 
 
 _streams = iter(range(10**6))
