@@ -254,7 +254,9 @@ def refresh_prior(callers: Sequence[str], since: datetime | None = None) -> Upda
         .where(*where)
         .values(
             fact_caller_prior_at=latest(),
-            fact_matter_prior_at=latest(e.category == t.category),
+            # ``|| ''``: the (caller, created_at) index, not (category, created_at), which
+            # SQLite picks without statistics (a scan of the category's tickets; 0019 too).
+            fact_matter_prior_at=latest(e.category.concat("") == t.category),
             updated_at=t.updated_at,
         )
         .execution_options(synchronize_session=False)
