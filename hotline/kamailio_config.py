@@ -71,6 +71,7 @@ server_header="Server: hotline-front"
 user_agent_header="User-Agent: hotline-front"
 
 loadmodule "tm.so"
+loadmodule "tmx.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
 loadmodule "pv.so"
