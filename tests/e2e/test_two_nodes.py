@@ -29,6 +29,7 @@ CARRIER = "127.0.0.6"  # the carrier's own address; the nodes see the front (127
 PROBE_INTERVAL = 1
 PROBE_THRESHOLD = 1
 INVITE_TIMEOUT_MS = 1000
+PUBLISH_SECRET = "test-secret-the-nodes-share-0123"
 
 
 @dataclass
@@ -48,34 +49,29 @@ def bed(tmp_path_factory: pytest.TempPathFactory, speech: dict[str, Path]) -> It
     if hints:
         pytest.fail("the two-node tests need: " + "; ".join(hints))
     work = tmp_path_factory.mktemp("two-nodes")
-    a = start_node(work / "a", "nodea", ["1001"])
-    b: Node | None = None
-    front_config = work / "front.toml"
-    try:
-        b = start_node(work / "b", "nodeb", ["1002"])
-        port = free_port(socket.SOCK_DGRAM)
-        # The front's own settings: node A's file (its secrets, its number plan) plus [front].
-        front_config.write_text(
-            a.config.read_text()
-            + f"""
+    ports = [free_port(socket.SOCK_DGRAM) for _ in range(3)]
+    # Both nodes' settings carry the same [front]: node A's file also runs the front.
+    front = f"""
 [front]
 listen = "127.0.0.2"
-port = {port}
-nodes = ["{a.sip_target}", "{b.sip_target}"]
+port = {ports[2]}
+nodes = ["127.0.0.1:{ports[0]}", "127.0.0.1:{ports[1]}"]
 carrier_sources = ["{CARRIER}"]
 probe_interval = {PROBE_INTERVAL}
 probe_threshold = {PROBE_THRESHOLD}
 invite_timeout_ms = {INVITE_TIMEOUT_MS}
-work_dir = "{work / "front"}"
+publish_secret = "{PUBLISH_SECRET}"
 """
-        )
-        hotline(front_config, "front", "up", timeout=30)
-        front = Front(load_settings(front_config))
-        _wait_all_active(front, 2, timeout=10)
-        yield Bed(a, b, front, f"127.0.0.2:{port}", speech["citizen_pcap"])
+    a = start_node(work / "a", "nodea", ["1001"], extra=front, sip_port=ports[0])
+    b: Node | None = None
+    try:
+        b = start_node(work / "b", "nodeb", ["1002"], extra=front, sip_port=ports[1])
+        hotline(a.config, "front", "up", timeout=30)
+        kamailio = Front(load_settings(a.config))
+        _wait_all_active(kamailio, 2, timeout=10)
+        yield Bed(a, b, kamailio, f"127.0.0.2:{ports[2]}", speech["citizen_pcap"])
     finally:
-        if front_config.exists():
-            hotline(front_config, "front", "down", timeout=30)
+        hotline(a.config, "front", "down", timeout=30)
         stop_node(a)
         if b is not None:
             stop_node(b)
