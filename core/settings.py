@@ -288,10 +288,6 @@ class FrontSettings(BaseModel):
     invite_timeout_ms: int = Field(default=2000, ge=200, le=30000)
     # Where the rendered kamailio.cfg, dispatcher.list, pid file and log go; None: <data_dir>/front.
     work_dir: Path | None = None
-    # With several nodes, each node's Asterisk publishes its devices' states to the others
-    # (res_pjsip_publish_asterisk) so an agent busy on one is not rung by another. The nodes
-    # authenticate those PUBLISHes with this shared secret: the same value on every node.
-    publish_secret: SecretStr | None = None
 
     @field_validator("listen")
     @classmethod
@@ -322,13 +318,6 @@ class FrontSettings(BaseModel):
             raise ValueError("front.carrier_sources is required with front.nodes (no open relay)")
         if f"{self.listen}:{self.port}" in self.nodes:
             raise ValueError("front.listen:port must not be one of front.nodes")
-        if len(self.nodes) > 1:
-            if self.publish_secret is None:
-                raise ValueError(
-                    "front.publish_secret is required with several front.nodes "
-                    "(the same generated secret on every node)"
-                )
-            _check_secret(self.publish_secret, "front.publish_secret")
         return self
 
     @property

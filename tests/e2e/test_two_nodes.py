@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,16 +21,17 @@ import pytest
 from core.settings import load_settings
 from hotline.front import Front
 from tests.e2e.bed import Node, free_port, hotline, missing_tools, start_node, stop_node
-from tests.e2e.helpers import api
+from tests.e2e.helpers import api, citizen_call, start_agent
+from tests.e2e.peers.ami_observer import AmiObserver
 from tests.e2e.peers.sipp import SippCall
 
 pytestmark = pytest.mark.e2e
 
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the CLI colours member states
 CARRIER = "127.0.0.6"  # the carrier's own address; the nodes see the front (127.0.0.2)
 PROBE_INTERVAL = 1
 PROBE_THRESHOLD = 1
 INVITE_TIMEOUT_MS = 1000
-PUBLISH_SECRET = "test-secret-the-nodes-share-0123"
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Bed:
     front: Front
     front_target: str
     pcap: Path
+    agent_wav: Path
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,6 @@ carrier_sources = ["{CARRIER}"]
 probe_interval = {PROBE_INTERVAL}
 probe_threshold = {PROBE_THRESHOLD}
 invite_timeout_ms = {INVITE_TIMEOUT_MS}
-publish_secret = "{PUBLISH_SECRET}"
 """
     a = start_node(work / "a", "nodea", ["1001"], extra=front, sip_port=ports[0])
     b: Node | None = None
@@ -69,7 +71,9 @@ publish_secret = "{PUBLISH_SECRET}"
         hotline(a.config, "front", "up", timeout=30)
         kamailio = Front(load_settings(a.config))
         _wait_all_active(kamailio, 2, timeout=10)
-        yield Bed(a, b, kamailio, f"127.0.0.2:{ports[2]}", speech["citizen_pcap"])
+        yield Bed(
+            a, b, kamailio, f"127.0.0.2:{ports[2]}", speech["citizen_pcap"], speech["agent_wav"]
+        )
     finally:
         hotline(a.config, "front", "down", timeout=30)
         stop_node(a)
@@ -143,6 +147,48 @@ async def test_calls_are_spread_over_both_nodes(bed: Bed, tmp_path: Path) -> Non
     per_node = {n: nodes.count(n) for n in ("nodea", "nodeb")}
     print(f"calls per node (round-robin, 4 calls): {per_node}")
     assert per_node == {"nodea": 2, "nodeb": 2}
+
+
+def _member_state(node: Node, queue: str, member: str) -> str:
+    """How ``node``'s app_queue sees ``member`` (the status in ``queue show``)."""
+    for line in node.cli(f"queue show {queue}").splitlines():
+        if member in line:
+            return ANSI_COLOUR.sub("", line).strip()
+    raise AssertionError(f"{member} is not in queue {queue} on {node.runtime['node_id']}")
+
+
+async def _member_state_becomes(node: Node, member: str, want: str, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while want not in (line := _member_state(node, "main", member)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{member} on {node.runtime['node_id']}: {line}, not {want}")
+        await asyncio.sleep(0.1)
+    return time.monotonic()
+
+
+async def test_agent_busy_on_one_node_is_busy_on_the_other(bed: Bed, tmp_path: Path) -> None:
+    """Agent 1001 (registered to node A) answers a call on node A: node B's app_queue, which
+    has PJSIP/1001 as a member too, sees it in use from A's PUBLISH
+    (res_pjsip_publish_asterisk), so B would not ring it."""
+    bed.b.cli("queue add member PJSIP/1001 to main")
+    speech = {"agent_wav": bed.agent_wav, "citizen_pcap": bed.pcap}
+    agent = start_agent(bed.a, "1001", speech, tmp_path)
+    try:
+        await _member_state_becomes(bed.b, "PJSIP/1001", "(Not in use)", 20)
+        async with AmiObserver(*bed.a.ami_login()) as ami_a:
+            call = citizen_call(bed.a, speech, tmp_path, talk_ms=4000, caller="13900040000")
+            connect = await ami_a.wait_for("AgentConnect", 40, MemberName="1001")
+        seen = await _member_state_becomes(bed.b, "PJSIP/1001", "(In use)", 10)
+        print(
+            f"node B's queue saw PJSIP/1001 in use {1000 * (seen - connect.at):.0f} ms after "
+            "it answered on node A"
+        )
+        rc, out = await asyncio.to_thread(call.wait, 60)
+        assert rc == 0, out
+        await _member_state_becomes(bed.b, "PJSIP/1001", "(Not in use)", 20)
+    finally:
+        agent.stop()
+        bed.b.cli("queue remove member PJSIP/1001 from main")
 
 
 async def test_killed_node_is_taken_out_and_calls_go_to_the_other(bed: Bed, tmp_path: Path) -> None:

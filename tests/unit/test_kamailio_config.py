@@ -23,7 +23,6 @@ def front(**changes: object) -> FrontSettings:
         "carrier_sources": ["127.0.0.6", "10.8.0.0/16"],
         "probe_interval": 3,
         "probe_threshold": 2,
-        "publish_secret": "a-generated-secret-for-node-links",
     }
     values.update(changes)
     return FrontSettings.model_validate(values)
