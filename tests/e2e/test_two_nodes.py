@@ -106,15 +106,23 @@ def _wait_all_active(front: Front, count: int, timeout: float) -> None:
     raise AssertionError(f"nodes not all active at the front: {flags}")
 
 
-def _call(bed: Bed, caller: str, hold_ms: int, work: Path) -> SippCall:
+def _call(
+    bed: Bed,
+    caller: str,
+    hold_ms: int,
+    work: Path,
+    *,
+    service: str = "12345",
+    source: str = CARRIER,
+) -> SippCall:
     return SippCall(
-        workdir=work / f"sipp-{caller}",
-        service="12345",
+        workdir=work / f"sipp-{caller}-{service}",
+        service=service,
         caller=caller,
         target=bed.front_target,
         pcap=bed.pcap,
         hold_ms=hold_ms,
-        local_ip=CARRIER,
+        local_ip=source,
         through_proxy=True,
     ).start()
 
@@ -147,6 +155,19 @@ async def test_calls_are_spread_over_both_nodes(bed: Bed, tmp_path: Path) -> Non
     per_node = {n: nodes.count(n) for n in ("nodea", "nodeb")}
     print(f"calls per node (round-robin, 4 calls): {per_node}")
     assert per_node == {"nodea": 2, "nodeb": 2}
+
+
+async def test_the_front_is_no_open_relay(bed: Bed, tmp_path: Path) -> None:
+    """Only the carrier's sources, and only the hotline's numbers, get through."""
+    stranger = _call(bed, "13900050000", 1000, tmp_path, source="127.0.0.7")
+    other_number = _call(bed, "13900050001", 1000, tmp_path, service="13800138000")
+    for call in (stranger, other_number):
+        rc, _ = await asyncio.to_thread(call.wait, 30)
+        assert rc != 0, "the front let a call through that it must refuse"
+    log = bed.front.log_file.read_text()
+    assert "INVITE from 127.0.0.7 refused: not a carrier source" in log
+    for node in (bed.a, bed.b):
+        assert not _records(node, "13900050000") and not _records(node, "13900050001")
 
 
 def _member_state(node: Node, queue: str, member: str) -> str:
