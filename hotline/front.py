@@ -46,7 +46,10 @@ class Front:
         self.log_file = self.dir / "kamailio.log"
 
     def render(self) -> Path:
-        """Write and check the configuration; a config Kamailio refuses raises SetupError."""
+        """Write and check the configuration; a config Kamailio refuses raises SetupError.
+
+        ``kamailio -c`` parses and loads modules but runs no fixups: an unknown pseudo-variable
+        (a module missing from loadmodule) only fails at start, which ``up`` reports."""
         self.dir.mkdir(parents=True, exist_ok=True)
         numbers = load_plan(self.settings).inbound_numbers()
         Path(self.files.cfg).write_text(render_cfg(self.settings.front, numbers, self.files))

@@ -1,7 +1,8 @@
 """Two real hotline nodes behind the Kamailio front (``hotline front up``): the carrier (SIPp on
-127.0.0.6) calls 12345 at the front; calls are spread over both nodes, and when one node's
-Asterisk is killed with -9 new calls go to the other once the OPTIONS probes notice.
-Everything real: two Asterisk 22 nodes with their apps, Debian's kamailio, SIPp."""
+127.0.0.6) calls 12345 at the front; calls are spread over both nodes, strangers and other
+numbers are refused, an agent busy on one node shows busy in the other node's queue, and when
+one node's Asterisk is killed with -9 new calls go to the other once the OPTIONS probes notice.
+Everything real: two Asterisk 22 nodes with their apps, Debian's kamailio, SIPp, baresip."""
 
 from __future__ import annotations
 
