@@ -272,6 +272,67 @@ class SchedulerSettings(BaseModel):
     leader_retry_seconds: float = Field(default=5, gt=0, le=300)
 
 
+class FrontSettings(BaseModel):
+    """Kamailio in front of several Asterisk nodes (hotline.kamailio_config): the carrier sends
+    to the front, whose dispatcher spreads calls over the nodes and fails over when one dies.
+    No nodes: no front, one node takes the carrier directly (the embedded default)."""
+
+    # The front's SIP address and port (UDP). Nodes identify the carrier by source address, so
+    # this must be the nodes' sip.carrier_address: the front is the carrier as they see it.
+    listen: str = "127.0.0.2"
+    port: Port = 5060
+    # The Asterisk nodes' SIP addresses, "host:port" each (their sip.bind:sip.port).
+    nodes: list[str] = Field(default_factory=list)
+    # Who may send calls to the front: the carrier's addresses or networks. Anything else is
+    # refused, and only the hotline's inbound numbers are routed (no open relay).
+    carrier_sources: list[str] = Field(default_factory=list)
+    # Spread: round-robin, or by a hash of the Call-ID (a retransmission lands on the same node).
+    algorithm: Literal["round-robin", "call-id"] = "round-robin"
+    # OPTIONS keepalive every this many seconds; a node is taken out after probe_threshold
+    # unanswered probes and back in after probe_threshold answered ones.
+    probe_interval: int = Field(default=5, ge=1, le=300)
+    probe_threshold: int = Field(default=2, ge=1, le=10)
+    # An INVITE a node does not answer (not even 100 Trying) within this long goes to the next.
+    invite_timeout_ms: int = Field(default=2000, ge=200, le=30000)
+    # Where the rendered kamailio.cfg, dispatcher.list, pid file and log go; None: <data_dir>/front.
+    work_dir: Path | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, value: list[str]) -> list[str]:
+        for node in value:
+            host, sep, port = node.rpartition(":")
+            if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"front node {node!r} must be host:port")
+            ipaddress.ip_address(host)
+        if len(set(value)) != len(value):
+            raise ValueError("front.nodes must be unique")
+        return value
+
+    @field_validator("carrier_sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(source, strict=False)) for source in value]
+
+    @model_validator(mode="after")
+    def _complete(self) -> FrontSettings:
+        if self.nodes and not self.carrier_sources:
+            raise ValueError("front.carrier_sources is required with front.nodes (no open relay)")
+        if f"{self.listen}:{self.port}" in self.nodes:
+            raise ValueError("front.listen:port must not be one of front.nodes")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.nodes)
+
+
 class Settings(BaseSettings):
     """Everything a hotline node needs to start. Build with :func:`load_settings`."""
 
@@ -307,6 +368,7 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
+    front: FrontSettings = Field(default_factory=FrontSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -345,6 +407,19 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"webrtc.agents {unknown} are not in agents")
         return self
+
+    @model_validator(mode="after")
+    def _front_is_the_carrier(self) -> Settings:
+        if self.front.enabled and self.front.listen != self.sip.carrier_address:
+            raise ValueError(
+                f"front.listen ({self.front.listen}) must equal sip.carrier_address "
+                f"({self.sip.carrier_address}): the nodes take the front for the carrier"
+            )
+        return self
+
+    @property
+    def front_dir(self) -> Path:
+        return self.front.work_dir or self.data_dir / "front"
 
     @property
     def tls_dir(self) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 import tomli_w
 
 from core.settings import Settings
-from hotline import numberplan_conf
+from hotline import node_links, numberplan_conf
 from hotline.errors import SetupError
 from hotline.tls import cert_paths
 from ivr.numberplan import NumberPlan
@@ -159,7 +159,7 @@ runuser = asterisk
 rungroup = asterisk
 systemname = {settings.node_id}
 hideconnect = yes
-"""
+{node_links.entity_id_line(settings)}"""
     files["generated/pjsip_transports.conf"] = f"""[transport-udp]
 type=transport
 protocol=udp
@@ -218,6 +218,7 @@ periodic-announce={inner}/prompts/hold
     files["generated/queuerules.conf"] = numberplan_conf.queue_rules(plan)
     files["generated/extensions_numbers.conf"] = numberplan_conf.extensions(plan)
     files["generated/pjsip_peers.conf"] = numberplan_conf.peers(plan, settings)
+    files["generated/pjsip_nodes.conf"] = node_links.pjsip_nodes(settings)
     files["generated/rtp.conf"] = f"""[general]
 rtpstart={sip.rtp_start}
 rtpend={sip.rtp_end}

@@ -1,4 +1,4 @@
-"""The ``hotline`` command: install, up, down, status, asterisk …, db migrate."""
+"""The ``hotline`` command: install, up, down, status, asterisk …, front …, db migrate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from core.private import use_private_umask
-from core.settings import SettingsError, default_config_path, load_settings
+from core.settings import Settings, SettingsError, default_config_path, load_settings
 from hotline import service
 from hotline.asterisk_config import write_instance
 from hotline.asterisk_ctl import AsteriskControl
@@ -79,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     dispatch_sub = dispatch.add_subparsers(dest="action", required=True)
     load = dispatch_sub.add_parser("load", help="upsert a dispatch file into the database")
     load.add_argument("file", type=Path, nargs="?", help="default: [casework] catalogue")
+    front = sub.add_parser("front", help="Kamailio in front of several nodes ([front])")
+    front_sub = front.add_subparsers(dest="action", required=True)
+    front_sub.add_parser("render", help="write and check kamailio.cfg and dispatcher.list")
+    front_sub.add_parser("up", help="start Kamailio with the rendered configuration")
+    front_sub.add_parser("down", help="stop the Kamailio that `front up` started (by pid)")
+    front_sub.add_parser("status", help="the nodes as the dispatcher sees them")
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="action", required=True)
     db_sub.add_parser("migrate", help="apply Alembic migrations up to head")
@@ -162,12 +168,31 @@ def run(argv: list[str]) -> int:
 
         settings = load_settings(config)
         print(load_catalogue(settings, args.file or settings.catalogue_file))
+    elif args.cmd == "front":
+        return _front(load_settings(config), args.action)
     elif args.cmd == "db":
         settings = load_settings(config)
         from app.migrate import upgrade
 
         upgrade(settings.db_url)
         print(f"database at head: {settings.db_url}")
+    return 0
+
+
+def _front(settings: Settings, action: str) -> int:
+    from hotline.front import Front
+
+    front = Front(settings)
+    if action == "render":
+        print(f"configuration written and checked: {front.render()}")
+    elif action == "up":
+        print(f"Kamailio running (pid {front.up()}), log {front.log_file}")
+    elif action == "down":
+        print("stopped" if front.down() else "Kamailio was not running")
+    elif action == "status":
+        listing = front.rpc("dispatcher.list") if front.pid() else None
+        print(listing if listing is not None else "not running")
+        return 0 if listing is not None else 3
     return 0
 
 

@@ -114,8 +114,10 @@ def start_node(
     extra: str = "",
     plan: str | None = None,
     wrapup_seconds: int = 0,
+    sip_port: int | None = None,
 ) -> Node:
-    """``plan``: number plan TOML for this node (default: the repo's example)."""
+    """``plan``: number plan TOML for this node (default: the repo's example); ``sip_port``:
+    Asterisk's SIP port when other settings must name it beforehand (default: a free one)."""
     rtp = random.randrange(30000, 38000, 200)
     work.mkdir(parents=True, exist_ok=True)
     plan_line = ""
@@ -131,7 +133,7 @@ agents = {json.dumps(agents)}
 instance = "{name}-{os.getpid()}"
 
 [sip]
-port = {free_port(socket.SOCK_DGRAM)}
+port = {sip_port or free_port(socket.SOCK_DGRAM)}
 carrier_port = {free_port(socket.SOCK_DGRAM)}
 rtp_start = {rtp}
 rtp_end = {rtp + 199}

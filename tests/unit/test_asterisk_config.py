@@ -228,3 +228,40 @@ def test_media_binds_where_the_settings_say(
 def test_sip_on_every_interface_leaves_media_there_too(tmp_path: Path) -> None:
     rendered = _render(make_settings(tmp_path, sip={"bind": "0.0.0.0"}))
     assert "media_address" not in "".join(rendered.values())
+
+
+def _front(nodes: list[str]) -> dict[str, object]:
+    return {
+        "nodes": nodes,
+        "carrier_sources": ["127.0.0.6"],
+    }
+
+
+def test_one_node_shares_no_device_state(rendered: dict[str, str]) -> None:
+    assert "type=" not in rendered["generated/pjsip_nodes.conf"]
+    assert "entityid" not in rendered["asterisk.conf"]
+
+
+def test_linked_nodes_publish_device_state_to_each_other(tmp_path: Path) -> None:
+    nodes = ["127.0.0.1:15060", "127.0.0.1:15160", "127.0.0.1:15260"]
+    settings = make_settings(tmp_path, front=_front(nodes))  # this node: 127.0.0.1:15060
+    rendered = _render(settings)
+    links = rendered["generated/pjsip_nodes.conf"]
+    for peer, address in (("node2", nodes[1]), ("node3", nodes[2])):
+        assert f"[{peer}]\ntype=endpoint" in links
+        assert f"[{peer}]\ntype=inbound-publication\nendpoint={peer}\n" in links
+        assert f"event_asterisk-devicestate={peer}" in links
+        assert f"[{peer}]\ntype=asterisk-publication\ndevicestate_publish=to-{peer}" in links
+        assert f"server_uri=sip:node1@{address}" in links
+    assert "from_uri=sip:node1@127.0.0.1:15060" in links
+    assert "[node1]" not in links  # not to itself
+    assert "auth" not in links  # see hotline/node_links.py: Asterisk 22 stalls on a challenge
+    assert re.search(r"^entityid = ([0-9a-f]{2}:){5}[0-9a-f]{2}$", rendered["asterisk.conf"], re.M)
+    assert '#include "generated/pjsip_nodes.conf"' in rendered["pjsip.conf"]
+    assert "load => res_pjsip_publish_asterisk.so" in rendered["modules.conf"]
+
+
+def test_linked_node_must_be_in_the_list(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, front=_front(["127.0.0.1:15160", "127.0.0.1:15260"]))
+    with pytest.raises(SetupError, match=re.escape("must list this node as 127.0.0.1:15060")):
+        _render(settings)

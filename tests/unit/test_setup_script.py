@@ -19,6 +19,7 @@ TEST_ONLY = {
     "chromium-driver",
     "iproute2",
     "redis-server",
+    "kamailio",
 }
 
 

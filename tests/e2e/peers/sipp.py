@@ -43,10 +43,10 @@ _INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"/>
+  <recv response="200" rtd="true"{rrs}/>
   <send>
     <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      ACK {in_dialog_uri} SIP/2.0{routes}
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
@@ -61,7 +61,7 @@ _INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <pause milliseconds="{hold_ms}"/>
   <send retrans="500">
     <![CDATA[
-      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      BYE {in_dialog_uri} SIP/2.0{routes}
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
@@ -75,6 +75,12 @@ _INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="200" crlf="true"/>
 </scenario>
 """
+
+
+# In-dialog requests straight to Asterisk, or through a record-routing proxy (the Kamailio
+# front): then ACK and BYE go to the node's Contact, with the route set the 200 OK recorded.
+_DIRECT = {"rrs": "", "in_dialog_uri": "sip:[service]@[remote_ip]:[remote_port]", "routes": ""}
+_PROXIED = {"rrs": ' rrs="true"', "in_dialog_uri": "[next_url]", "routes": "\n      [routes]"}
 
 
 def sipp_binary() -> str:
@@ -95,6 +101,7 @@ class SippCall:
     pcap: Path
     hold_ms: int
     local_ip: str = "127.0.0.2"
+    through_proxy: bool = False  # the target is a record-routing proxy (the front)
     # Load runs: calls per second, total calls, and where SIPp writes its per-second stats.
     rate: float = 1
     calls: int = 1
@@ -104,8 +111,9 @@ class SippCall:
     def start(self) -> SippCall:
         self.workdir.mkdir(parents=True, exist_ok=True)
         scenario = self.workdir / "caller.xml"
+        dialog = _PROXIED if self.through_proxy else _DIRECT
         scenario.write_text(
-            _INVITE.format(caller=self.caller, pcap=self.pcap, hold_ms=self.hold_ms)
+            _INVITE.format(caller=self.caller, pcap=self.pcap, hold_ms=self.hold_ms, **dialog)
         )
         self.proc = subprocess.Popen(
             [

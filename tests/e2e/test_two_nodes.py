@@ -1,0 +1,275 @@
+"""Two real hotline nodes behind the Kamailio front (``hotline front up``): the carrier (SIPp on
+127.0.0.6) calls 12345 at the front; calls are spread over both nodes, strangers and other
+numbers are refused, an agent busy on one node shows busy in the other node's queue, and when
+one node's Asterisk is killed with -9 new calls go to the other once the OPTIONS probes notice.
+Everything real: two Asterisk 22 nodes with their apps, Debian's kamailio, SIPp, baresip."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.settings import load_settings
+from hotline.front import Front
+from tests.e2e.bed import Node, free_port, hotline, missing_tools, start_node, stop_node
+from tests.e2e.helpers import api, citizen_call, start_agent
+from tests.e2e.peers.ami_observer import AmiObserver
+from tests.e2e.peers.sipp import SippCall
+
+pytestmark = pytest.mark.e2e
+
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the CLI colours member states
+CARRIER = "127.0.0.6"  # the carrier's own address; the nodes see the front (127.0.0.2)
+PROBE_INTERVAL = 1
+PROBE_THRESHOLD = 1
+INVITE_TIMEOUT_MS = 1000
+
+
+@dataclass
+class Bed:
+    a: Node
+    b: Node
+    front: Front
+    front_target: str
+    pcap: Path
+    agent_wav: Path
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory, speech: dict[str, Path]) -> Iterator[Bed]:
+    hints = missing_tools()
+    if shutil.which("kamailio", path="/usr/sbin:/usr/bin") is None:
+        hints.append("apt-get install -y kamailio")
+    if hints:
+        pytest.fail("the two-node tests need: " + "; ".join(hints))
+    work = tmp_path_factory.mktemp("two-nodes")
+    ports = [free_port(socket.SOCK_DGRAM) for _ in range(3)]
+    # Both nodes' settings carry the same [front]: node A's file also runs the front.
+    front = f"""
+[front]
+listen = "127.0.0.2"
+port = {ports[2]}
+nodes = ["127.0.0.1:{ports[0]}", "127.0.0.1:{ports[1]}"]
+carrier_sources = ["{CARRIER}"]
+probe_interval = {PROBE_INTERVAL}
+probe_threshold = {PROBE_THRESHOLD}
+invite_timeout_ms = {INVITE_TIMEOUT_MS}
+"""
+    a = start_node(work / "a", "nodea", ["1001"], extra=front, sip_port=ports[0])
+    b: Node | None = None
+    try:
+        b = start_node(work / "b", "nodeb", ["1002"], extra=front, sip_port=ports[1])
+        hotline(a.config, "front", "up", timeout=30)
+        kamailio = Front(load_settings(a.config))
+        _wait_all_active(kamailio, 2, timeout=10)
+        yield Bed(
+            a, b, kamailio, f"127.0.0.2:{ports[2]}", speech["citizen_pcap"], speech["agent_wav"]
+        )
+    finally:
+        hotline(a.config, "front", "down", timeout=30)
+        stop_node(a)
+        if b is not None:
+            stop_node(b)
+
+
+def _dispatcher_flags(front: Front) -> dict[str, str]:
+    """Each node's dispatcher flags (AP active+probing, IP inactive+probing …), read over
+    Kamailio's control socket (kamcmd: fast enough to time the take-out)."""
+    out = front.rpc("dispatcher.list") or ""
+    flags: dict[str, str] = {}
+    uri = None
+    for line in out.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key == "URI":
+            uri = value.strip().removeprefix("sip:")
+        elif key == "FLAGS" and uri is not None:
+            flags[uri] = value.strip()
+    return flags
+
+
+def _wait_all_active(front: Front, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flags = _dispatcher_flags(front)
+        if len(flags) == count and all(f.startswith("A") for f in flags.values()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"nodes not all active at the front: {flags}")
+
+
+def _call(
+    bed: Bed,
+    caller: str,
+    hold_ms: int,
+    work: Path,
+    *,
+    service: str = "12345",
+    source: str = CARRIER,
+) -> SippCall:
+    return SippCall(
+        workdir=work / f"sipp-{caller}-{service}",
+        service=service,
+        caller=caller,
+        target=bed.front_target,
+        pcap=bed.pcap,
+        hold_ms=hold_ms,
+        local_ip=source,
+        through_proxy=True,
+    ).start()
+
+
+def _records(node: Node, caller: str) -> list[dict[str, object]]:
+    return api(node, f"/api/calls?caller={caller}")  # type: ignore[no-any-return]
+
+
+def _node_of(bed: Bed, caller: str, timeout: float = 10) -> str:
+    """Which node's call records hold the caller's call (written at call start)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for node in (bed.a, bed.b):
+            if rows := _records(node, caller):
+                return str(rows[0]["node_id"])
+        time.sleep(0.2)
+    raise AssertionError(f"no node recorded a call from {caller}")
+
+
+async def test_calls_are_spread_over_both_nodes(bed: Bed, tmp_path: Path) -> None:
+    callers = [f"1390000{i:04d}" for i in range(4)]
+    calls = []
+    for caller in callers:
+        calls.append(_call(bed, caller, 3000, tmp_path))
+        await asyncio.sleep(0.3)
+    for call in calls:
+        rc, out = await asyncio.to_thread(call.wait, 60)
+        assert rc == 0, out
+    nodes = [_node_of(bed, c) for c in callers]
+    per_node = {n: nodes.count(n) for n in ("nodea", "nodeb")}
+    print(f"calls per node (round-robin, 4 calls): {per_node}")
+    assert per_node == {"nodea": 2, "nodeb": 2}
+
+
+async def test_the_front_is_no_open_relay(bed: Bed, tmp_path: Path) -> None:
+    """Only the carrier's sources, and only the hotline's numbers, get through."""
+    stranger = _call(bed, "13900050000", 1000, tmp_path, source="127.0.0.7")
+    other_number = _call(bed, "13900050001", 1000, tmp_path, service="13800138000")
+    for call in (stranger, other_number):
+        rc, _ = await asyncio.to_thread(call.wait, 30)
+        assert rc != 0, "the front let a call through that it must refuse"
+    log = bed.front.log_file.read_text()
+    assert "INVITE from 127.0.0.7 refused: not a carrier source" in log
+    for node in (bed.a, bed.b):
+        assert not _records(node, "13900050000") and not _records(node, "13900050001")
+
+
+def _member_state(node: Node, queue: str, member: str) -> str:
+    """How ``node``'s app_queue sees ``member`` (the status in ``queue show``)."""
+    for line in node.cli(f"queue show {queue}").splitlines():
+        if member in line:
+            return ANSI_COLOUR.sub("", line).strip()
+    raise AssertionError(f"{member} is not in queue {queue} on {node.runtime['node_id']}")
+
+
+async def _member_state_becomes(node: Node, member: str, want: str, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while want not in (line := _member_state(node, "main", member)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{member} on {node.runtime['node_id']}: {line}, not {want}")
+        await asyncio.sleep(0.1)
+    return time.monotonic()
+
+
+async def test_agent_busy_on_one_node_is_busy_on_the_other(bed: Bed, tmp_path: Path) -> None:
+    """Agent 1001 (registered to node A) answers a call on node A: node B's app_queue, which
+    has PJSIP/1001 as a member too, sees it in use from A's PUBLISH
+    (res_pjsip_publish_asterisk), so B would not ring it."""
+    bed.b.cli("queue add member PJSIP/1001 to main")
+    speech = {"agent_wav": bed.agent_wav, "citizen_pcap": bed.pcap}
+    agent = start_agent(bed.a, "1001", speech, tmp_path)
+    try:
+        await _member_state_becomes(bed.b, "PJSIP/1001", "(Not in use)", 20)
+        async with AmiObserver(*bed.a.ami_login()) as ami_a:
+            call = citizen_call(bed.a, speech, tmp_path, talk_ms=4000, caller="13900040000")
+            connect = await ami_a.wait_for("AgentConnect", 40, MemberName="1001")
+        seen = await _member_state_becomes(bed.b, "PJSIP/1001", "(In use)", 10)
+        print(
+            f"node B's queue saw PJSIP/1001 in use {1000 * (seen - connect.at):.0f} ms after "
+            "it answered on node A"
+        )
+        rc, out = await asyncio.to_thread(call.wait, 60)
+        assert rc == 0, out
+        await _member_state_becomes(bed.b, "PJSIP/1001", "(Not in use)", 20)
+    finally:
+        agent.stop()
+        bed.b.cli("queue remove member PJSIP/1001 from main")
+
+
+async def test_killed_node_is_taken_out_and_calls_go_to_the_other(bed: Bed, tmp_path: Path) -> None:
+    # One call in flight on each node (round-robin), long enough to outlive the kill.
+    in_flight = {}
+    for caller in ("13900010000", "13900010001"):
+        in_flight[caller] = _call(bed, caller, 20000, tmp_path)
+        await asyncio.sleep(0.3)
+    on_node = {caller: _node_of(bed, caller) for caller in in_flight}
+    assert sorted(on_node.values()) == ["nodea", "nodeb"], on_node
+    dead_caller = next(c for c, n in on_node.items() if n == "nodea")
+    live_caller = next(c for c, n in on_node.items() if n == "nodeb")
+
+    asterisk_pid = int(bed.a.runtime["asterisk"]["pid"])
+    os.kill(asterisk_pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    # Calls racing the probes: one of them is sent to the dead node, times out after the
+    # INVITE timeout and fails over to node B (failure_route).
+    racing = [_call(bed, f"1390003{i:04d}", 2000, tmp_path) for i in range(2)]
+    while _dispatcher_flags(bed.front)[bed.a.sip_target].startswith("A"):
+        assert time.monotonic() - killed_at < 15, "the front never took node A out"
+        await asyncio.sleep(0.05)
+    taken_out = time.monotonic() - killed_at
+    print(
+        f"node A taken out {taken_out:.2f} s after kill -9 (probe interval {PROBE_INTERVAL} s, "
+        f"threshold {PROBE_THRESHOLD}, OPTIONS timeout {INVITE_TIMEOUT_MS} ms)"
+    )
+    # A probe goes out every interval and counts as failed after its timeout.
+    assert taken_out < PROBE_INTERVAL * (PROBE_THRESHOLD + 1) + INVITE_TIMEOUT_MS / 1000 + 0.5
+    for i, call in enumerate(racing):
+        rc, out = await asyncio.to_thread(call.wait, 60)
+        assert rc == 0, out
+        assert _node_of(bed, f"1390003{i:04d}") == "nodeb"
+    log = bed.front.log_file.read_text()
+    assert f"node sip:{bed.a.sip_target} failed" in log, "no call was failed over"
+    print(
+        "calls racing the kill: both on node B; the front's log: "
+        + next(line for line in log.splitlines() if "failed (" in line).split("<script>: ")[-1]
+    )
+
+    # New calls all go to node B now.
+    new_callers = [f"1390002{i:04d}" for i in range(3)]
+    started = time.monotonic()
+    calls = []
+    for caller in new_callers:
+        calls.append(_call(bed, caller, 2000, tmp_path))
+        await asyncio.sleep(0.3)
+    for call in calls:
+        rc, out = await asyncio.to_thread(call.wait, 60)
+        assert rc == 0, out
+    assert [_node_of(bed, c) for c in new_callers] == ["nodeb"] * 3
+    print(f"{len(new_callers)} new calls all on node B ({time.monotonic() - started:.1f} s)")
+
+    # The live node's call carries on; the dead node's call is lost (its BYE finds no node)
+    # but node A's app still holds its record, written at call start.
+    rc, out = await asyncio.to_thread(in_flight[live_caller].wait, 60)
+    assert rc == 0, out
+    rc, _ = await asyncio.to_thread(in_flight[dead_caller].wait, 60)
+    assert rc != 0, "the call on the killed node cannot have ended cleanly"
+    (record,) = _records(bed.a, dead_caller)
+    print(f"in-flight call on the killed node, as node A recorded it: {record}")
+    assert record["node_id"] == "nodea"
