@@ -126,18 +126,23 @@ def start_node(
     plan: str | None = None,
     wrapup_seconds: int = 0,
     rtp: int = 200,
+    database_url: str | None = None,
 ) -> Node:
-    """``plan``: number plan TOML for this node (default: the repo's example). ``rtp``: size
-    of the node's RTP port range; Asterisk takes two ports (RTP + RTCP) per media channel, so
-    the tests' 200 hold about 100 and a load bench needs a production-sized range."""
+    """``plan``: number plan TOML for this node (default: the repo's example).
+    ``database_url``: e.g. a PostgreSQL database (default: SQLite in the node's folder).
+    ``rtp``: size of the node's RTP port range; Asterisk takes two ports (RTP + RTCP) per
+    media channel, so the tests' 200 hold about 100 and a load bench needs a
+    production-sized range."""
     rtp_start = rtp_base(rtp)
     work.mkdir(parents=True, exist_ok=True)
-    plan_line = ""
+    top_lines = ""
     if plan is not None:
         (work / "numberplan.toml").write_text(plan)
-        plan_line = f'number_plan = "{work / "numberplan.toml"}"\n'
+        top_lines = f'number_plan = "{work / "numberplan.toml"}"\n'
+    if database_url is not None:
+        top_lines += f'database_url = "{database_url}"\n'
     config = work / "hotline.toml"
-    config.write_text(f"""{plan_line}data_dir = "{work / "data"}"
+    config.write_text(f"""{top_lines}data_dir = "{work / "data"}"
 node_id = "{name}"
 agents = {json.dumps(agents)}
 
