@@ -93,6 +93,7 @@ from cti import (
 )
 from cti.agent_states import AgentBoard, QueueMembership
 from cti.ami_events import QueueMemberEvent
+from cti.media_ports import MediaPortGauge
 from ivr.numberplan import PlanFile
 from ivr.routes import build_routes
 from ivr.server import FastAgiServer
@@ -106,6 +107,8 @@ from transcription import (
 )
 
 log = logging.getLogger(__name__)
+
+MEDIA_CHECK_SECONDS = 1.0  # a count of the tracker's channels: cheap, and a full range is urgent
 
 
 def _speech_model(settings: Settings) -> VoskModel | None:
@@ -289,6 +292,7 @@ class Runtime:
             settings,
             self.plan,
         )
+        self.media_ports = MediaPortGauge(settings.sip.rtp_start, settings.sip.rtp_end)
         self.wallboard = Wallboard(
             sessions,
             self.agents.board,
@@ -297,6 +301,7 @@ class Runtime:
             self.tz,
             settings.node_id,
             utcnow,
+            lambda: self.media_ports.last,
         )
         # The hall's big screen: today's figures from the bus, re-read only at start and midnight.
         self.bigscreen = BigScreen(
@@ -309,7 +314,7 @@ class Runtime:
         )
         self._rebuild_task: asyncio.Task[None] | None = None
         self._tracker_task: asyncio.Task[None] | None = None
-        self._disk_task: asyncio.Task[None] | None = None
+        self._watches: list[asyncio.Task[None]] = []
         self.recording_space = RecordingSpaceWatch(
             settings.recordings_dir,
             settings.recordings.min_free_mb,
@@ -380,8 +385,14 @@ class Runtime:
         await self.agi.start()
         self._tracker_task = asyncio.create_task(self._dispatch_ami(), name="cti.dispatch")
         self._connect_task = asyncio.create_task(self._connect_ami(), name="cti.ami-connect")
-        # Every node watches its own disk (not a leader's job: each node has its recordings).
-        self._disk_task = asyncio.create_task(self._watch_disk(), name="recordings.space")
+        # Every node watches its own disk and media ports (not a leader's job: they are the
+        # node's own).
+        self._watch(
+            lambda: asyncio.to_thread(self.recording_space.check),
+            self.settings.recordings.check_seconds,
+            "recordings.space",
+        )
+        self._watch(self._count_media, MEDIA_CHECK_SECONDS, "media.ports")
         await self.callbacks.start()
         self._every(self._sweep, self.settings.casework.sweep_seconds, "caseloop.sweep")
         await self.reports.start()
@@ -449,10 +460,18 @@ class Runtime:
         except Exception:
             log.exception("surge scan")
 
-    async def _watch_disk(self) -> None:
-        while True:
-            await asyncio.to_thread(self.recording_space.check)
-            await asyncio.sleep(self.settings.recordings.check_seconds)
+    def _watch(self, check: Callable[[], Awaitable[object]], seconds: float, name: str) -> None:
+        """A check of this node's own resources, every ``seconds`` until stop."""
+
+        async def loop() -> None:
+            while True:
+                await check()
+                await asyncio.sleep(seconds)
+
+        self._watches.append(asyncio.create_task(loop(), name=name))
+
+    async def _count_media(self) -> None:
+        self.media_ports.update(self.tracker.media_channels)
 
     async def _connect_ami(self) -> None:
         """First login, retried until Asterisk answers; afterwards the connection itself
@@ -480,7 +499,7 @@ class Runtime:
         await self.callbacks.stop()
         await self.reports.stop()
         await self.reconcile.stop()
-        for task in (self._connect_task, self._rebuild_task, self._tracker_task, self._disk_task):
+        for task in (self._connect_task, self._rebuild_task, self._tracker_task, *self._watches):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -566,6 +585,7 @@ class Runtime:
             "recordings": dataclasses.asdict(space)
             if (space := self.recording_space.last)
             else None,
+            "media_ports": dataclasses.asdict(media) if (media := self.media_ports.last) else None,
         }
 
     def _calendar_gaps(self) -> list[int]:

@@ -4,12 +4,21 @@ dialplan + FastAGI, and the same with the AGI step bypassed (AGI_ENABLED=no), in
 Not a test: it prints figures side by side and their ratio (ours / bypass), since machines are
 noisy and only the same-run comparison means something. Run as root from the repo:
 
-    .venv/bin/python -m bench.call_load --rates 2,4 --calls 60 --agents 12
+    .venv/bin/python -m bench.call_load --rates 10,20,30,40 --calls 300 --agents 24
+    .venv/bin/python -m bench.call_load --ramp --rates 10,20,30,40,50 --step-seconds 10
 
 For each rate and mode it reports calls answered by an agent (the app's call records), SIPp
-failures, the most calls
-held at once, Asterisk's and our process's CPU (percent of one core over the run), and the
-FastAGI handling time p50/p99 from the app's health endpoint.
+completed and failed calls (with SIPp's failure kinds), the most calls held at once,
+Asterisk's, our app's and SIPp's CPU (percent of one core over the step) and the whole box's,
+UDP receive errors, the FastAGI handling time p50/p99 from the app's health endpoint, the most
+media channels the node counted (``/api/health`` ``media_ports``), and Asterisk's
+taskprocessors: ``core show taskprocessors`` is sampled every second, and the queue that grew
+deepest during the step is printed with whether any queue passed its high-water mark (where
+PJSIP stops taking new INVITEs, ``taskprocessor_overload_trigger``). ``--ramp`` raises the rate
+step by step; a mode stops climbing after its first step with failed calls.
+
+The node's RTP range is ``--rtp-ports`` (10,000 by default, a production size): with the test
+bed's 200 ports the bench measured its own port range (488 once ~100 media channels were up).
 """
 
 from __future__ import annotations
@@ -19,12 +28,18 @@ import csv
 import json
 import os
 import tempfile
+import threading
 import time
 import urllib.request
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.settings import load_settings
+from hotline.asterisk_ctl import AsteriskControl
+from tests.conftest import PostgresServer
 from tests.e2e.bed import Node, missing_tools, start_node, stop_node
 from tests.e2e.helpers import agent_phone
 from tests.e2e.peers.audio import AGENT_SAY, CITIZEN_SAY, speech_wav
@@ -45,25 +60,160 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
+def box_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def udp_errors() -> int:
+    """UDP datagrams the kernel dropped on receive (InErrors: full socket buffers et al.)."""
+    with open("/proc/net/snmp") as fh:
+        udp = [line.split() for line in fh if line.startswith("Udp:")]
+    return int(dict(zip(udp[0], udp[1], strict=True))["InErrors"])
+
+
 def health(node: Node) -> dict[str, object]:
     with urllib.request.urlopen(node.api + "/api/health", timeout=5) as resp:
         data: dict[str, object] = json.loads(resp.read())
         return data
 
 
+# --- Asterisk's taskprocessors, sampled while a step runs --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Taskprocessor:
+    name: str
+    in_queue: int
+    max_depth: int
+    high_water: int
+
+
+def parse_taskprocessors(text: str) -> list[Taskprocessor]:
+    """Rows of ``core show taskprocessors``: name, processed, in queue, max depth, low water,
+    high water (the header and the count line do not parse as numbers and are skipped)."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.rsplit(maxsplit=5)
+        if len(parts) == 6 and all(p.isdigit() for p in parts[1:]):
+            rows.append(Taskprocessor(parts[0], int(parts[2]), int(parts[3]), int(parts[5])))
+    return rows
+
+
+@dataclass
+class StepWatch:
+    """What the sampler saw during one step."""
+
+    max_depth_before: dict[str, int]
+    peak_in_queue: dict[str, int] = field(default_factory=dict)
+    last: dict[str, Taskprocessor] = field(default_factory=dict)
+    peak_media: int = 0
+    media_level: str = "-"
+    samples: int = 0
+    slowest_sample_s: float = 0.0
+
+    def deepest(self) -> tuple[str, int]:
+        """The queue whose depth grew most during the step: its max depth if that rose in the
+        step, else the most it held at a sample."""
+        best, depth = "-", 0
+        for name, tp in self.last.items():
+            grew = tp.max_depth if tp.max_depth > self.max_depth_before.get(name, 0) else 0
+            reached = max(grew, self.peak_in_queue.get(name, 0))
+            if reached > depth:
+                best, depth = name, reached
+        return best, depth
+
+    def over_high_water(self) -> list[str]:
+        """Queues whose max depth reached their high-water mark during the step."""
+        return [
+            name
+            for name, tp in self.last.items()
+            if tp.max_depth >= tp.high_water > 0
+            and tp.max_depth > self.max_depth_before.get(name, 0)
+        ]
+
+
+class Sampler:
+    """Every second: ``core show taskprocessors`` (``asterisk -rx`` in the root, without the
+    ``hotline`` wrapper's Python start-up on the loaded box) and the app's media count."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._ctl = AsteriskControl(load_settings(node.config))
+
+    def taskprocessors(self) -> list[Taskprocessor]:
+        return parse_taskprocessors(self._ctl.cli("core show taskprocessors"))
+
+    @contextmanager
+    def step(self) -> Iterator[StepWatch]:
+        watch = StepWatch({tp.name: tp.max_depth for tp in self.taskprocessors()})
+        stop = threading.Event()
+        thread = threading.Thread(target=self._run, args=(watch, stop), daemon=True)
+        thread.start()
+        try:
+            yield watch
+        finally:
+            stop.set()
+            thread.join()
+            self._sample(watch)
+
+    def _run(self, watch: StepWatch, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            self._sample(watch)
+
+    def _sample(self, watch: StepWatch) -> None:
+        started = time.monotonic()
+        try:
+            rows = self.taskprocessors()
+        except Exception as exc:  # a CLI that times out under load is itself a finding
+            print(f"  (taskprocessor sample failed: {exc})", flush=True)
+            rows = []
+        watch.slowest_sample_s = max(watch.slowest_sample_s, time.monotonic() - started)
+        watch.samples += 1
+        for tp in rows:
+            watch.last[tp.name] = tp
+            watch.peak_in_queue[tp.name] = max(watch.peak_in_queue.get(tp.name, 0), tp.in_queue)
+        try:
+            media = health(self._node)["media_ports"]
+        except Exception:
+            return
+        if isinstance(media, dict):
+            if media["in_use"] >= watch.peak_media:
+                watch.media_level = str(media["level"])
+            watch.peak_media = max(watch.peak_media, int(media["in_use"]))
+
+
+# --- one step: a rate in one mode -----------------------------------------------------------
+
+
 @dataclass
 class Row:
     mode: str
     rate: float
+    calls: int
     answered: int
     ok: int
     failed: int
+    failures: dict[str, int]
     max_concurrent: int
     wall_s: float
     asterisk_cpu: float
     app_cpu: float
+    sipp_cpu: float
+    box_cpu: float  # percent of all cores, everything on the machine
+    udp_errors: int
     agi_p50: float | None
     agi_p99: float | None
+    peak_media: int
+    media_level: str
+    deepest_queue: str
+    deepest_depth: int
+    over_high_water: list[str]
+    slowest_cli_s: float
+    load: str
 
 
 def answered_since(node: Node, since: str) -> int:
@@ -72,57 +222,97 @@ def answered_since(node: Node, since: str) -> int:
         f"{node.api}/api/calls?limit=500&since={since}",
         headers={"Authorization": f"Bearer {node.token}"},
     )
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=30) as resp:
         return sum(1 for c in json.loads(resp.read()) if c["outcome"] == "answered")
 
 
-def read_sipp_stats(path: Path) -> tuple[int, int, int]:
+def read_sipp_stats(path: Path) -> tuple[int, int, int, dict[str, int]]:
+    """Completed, failed, the most calls at once, and the failure kinds SIPp counted."""
     with path.open() as fh:
         rows = list(csv.DictReader(fh, delimiter=";"))
     last = rows[-1]
     peak = max(int(r["CurrentCall"]) for r in rows)
-    return int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"]), peak
+    kinds = {
+        k.removeprefix("Failed").removesuffix("(C)"): int(v)
+        for k, v in last.items()
+        if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and v != "0"
+    }
+    return int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"]), peak, kinds
 
 
 def run_load(
-    node: Node, mode: str, rate: float, calls: int, talk_ms: int, pcap: Path, work: Path
+    node: Node,
+    sampler: Sampler,
+    mode: str,
+    rate: float,
+    calls: int,
+    talk_ms: int,
+    pcap: Path,
+    work: Path,
 ) -> Row:
     node.cli(f"dialplan set global AGI_ENABLED {'yes' if mode == 'ours' else 'no'}")
     pids = (node.runtime["asterisk"]["pid"], node.runtime["app"]["pid"])
     cpu0 = [cpu_seconds(p) for p in pids]
+    box0, udp0 = box_ticks(), udp_errors()
     stats = work / f"stats-{mode}-{rate}.csv"
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    load = os.getloadavg()[0]
     started = time.monotonic()
-    sipp = SippCall(
-        workdir=work / f"sipp-{mode}-{rate}",
-        service="12345",
-        caller="139[call_number]",
-        target=node.sip_target,
-        pcap=pcap,
-        hold_ms=GREETING_AND_RING_MS + talk_ms,
-        rate=rate,
-        calls=calls,
-        stats_file=stats,
-    ).start()
-    sipp.wait(timeout=calls / rate + 300)
+    with sampler.step() as watch:
+        sipp = SippCall(
+            workdir=work / f"sipp-{mode}-{rate}",
+            service="12345",
+            caller="139[call_number]",
+            target=node.sip_target,
+            pcap=pcap,
+            hold_ms=GREETING_AND_RING_MS + talk_ms,
+            rate=rate,
+            calls=calls,
+            stats_file=stats,
+        ).start()
+        assert sipp.proc is not None
+        sipp_pid = sipp.proc.pid
+        sipp_cpu = 0.0
+        while sipp.proc.poll() is None and time.monotonic() - started < calls / rate + 300:
+            # SIPp's CPU while it lives (its /proc entry goes with it)
+            try:
+                sipp_cpu = cpu_seconds(sipp_pid)
+            except OSError:
+                break
+            time.sleep(0.5)
+        sipp.wait(timeout=60)
     wall = time.monotonic() - started
     cpu1 = [cpu_seconds(p) for p in pids]
-    ok, failed, peak = read_sipp_stats(stats)
+    box1, udp1 = box_ticks(), udp_errors()
+    ok, failed, peak, kinds = read_sipp_stats(stats)
     agi = health(node)["fastagi"]
     assert isinstance(agi, dict)
     time.sleep(1)  # let the last AgentComplete/Hangup reach the app
+    deepest, depth = watch.deepest()
     return Row(
-        mode,
-        rate,
-        answered_since(node, since),
-        ok,
-        failed,
-        peak,
-        wall,
-        100 * (cpu1[0] - cpu0[0]) / wall,
-        100 * (cpu1[1] - cpu0[1]) / wall,
-        agi["p50_ms"] if mode == "ours" else None,
-        agi["p99_ms"] if mode == "ours" else None,
+        mode=mode,
+        rate=rate,
+        calls=calls,
+        answered=answered_since(node, since),
+        ok=ok,
+        failed=failed,
+        failures=kinds,
+        max_concurrent=peak,
+        wall_s=wall,
+        asterisk_cpu=100 * (cpu1[0] - cpu0[0]) / wall,
+        app_cpu=100 * (cpu1[1] - cpu0[1]) / wall,
+        sipp_cpu=100 * sipp_cpu / wall,
+        box_cpu=100 * (box1[0] - box0[0]) / max(box1[1] - box0[1], 1),
+        udp_errors=udp1 - udp0,
+        agi_p50=agi["p50_ms"] if mode == "ours" else None,
+        agi_p99=agi["p99_ms"] if mode == "ours" else None,
+        peak_media=watch.peak_media,
+        media_level=watch.media_level,
+        deepest_queue=deepest,
+        deepest_depth=depth,
+        over_high_water=watch.over_high_water(),
+        slowest_cli_s=watch.slowest_sample_s,
+        load=f"{load:.1f}",
     )
 
 
@@ -131,25 +321,40 @@ def fmt(v: float | None, spec: str = ".1f") -> str:
 
 
 HEADER = (
-    f"{'mode':8}{'offered cps':>12}{'answered':>10}{'completed':>10}{'failed':>8}{'peak':>6}"
-    f"{'ast CPU%':>10}{'app CPU%':>10}{'AGI p50 ms':>12}{'AGI p99 ms':>12}"
+    f"{'mode':7}{'cps':>5}{'calls':>6}{'answ':>6}{'done':>6}{'fail':>6}{'peak':>6}{'media':>6}"
+    f"{'ast%':>6}{'app%':>6}{'sipp%':>6}{'box%':>6}{'udpE':>6}{'AGI p50':>8}{'p99':>8}"
+    f"{'load':>6}  deepest taskprocessor (depth), over high water"
 )
 
 
 def row_line(r: Row) -> str:
+    kinds = ", ".join(f"{k} {v}" for k, v in r.failures.items())
+    over = ", ".join(r.over_high_water) or "none"
     return (
-        f"{r.mode:8}{r.rate:>12.1f}{r.answered:>10}{r.ok:>10}{r.failed:>8}"
-        f"{r.max_concurrent:>6}{r.asterisk_cpu:>10.1f}{r.app_cpu:>10.1f}"
-        f"{fmt(r.agi_p50, '.2f'):>12}{fmt(r.agi_p99, '.2f'):>12}"
+        f"{r.mode:7}{r.rate:>5.0f}{r.calls:>6}{r.answered:>6}{r.ok:>6}{r.failed:>6}"
+        f"{r.max_concurrent:>6}{r.peak_media:>6}{r.asterisk_cpu:>6.0f}{r.app_cpu:>6.0f}"
+        f"{r.sipp_cpu:>6.0f}{r.box_cpu:>6.0f}{r.udp_errors:>6}"
+        f"{fmt(r.agi_p50):>8}{fmt(r.agi_p99):>8}{r.load:>6}  "
+        f"{r.deepest_queue} ({r.deepest_depth}), over: {over}"
+        + (f"; failures: {kinds}" if kinds else "")
+        + (f"; CLI took {r.slowest_cli_s:.1f} s" if r.slowest_cli_s > 2 else "")
     )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rates", default="2,4", help="calls per second, comma-separated")
-    ap.add_argument("--calls", type=int, default=60, help="calls per run")
+    ap.add_argument("--calls", type=int, default=60, help="calls per step")
+    ap.add_argument(
+        "--step-seconds", type=float, help="instead of --calls: each step offers rate x this"
+    )
+    ap.add_argument(
+        "--ramp", action="store_true", help="a mode stops climbing after a step with failures"
+    )
     ap.add_argument("--agents", type=int, default=12)
     ap.add_argument("--talk-ms", type=int, default=3000)
+    ap.add_argument("--rtp-ports", type=int, default=10000, help="size of the node's RTP range")
+    ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     args = ap.parse_args()
     if hints := missing_tools():
         raise SystemExit("bench needs: " + "; ".join(hints))
@@ -158,42 +363,81 @@ def main() -> None:
     citizen = speech_wav(CITIZEN_SAY, work / "citizen.wav", repeat=3)
     wav_to_pcap(citizen, work / "citizen.pcap")
     agent_wav = speech_wav(AGENT_SAY, work / "agent.wav", repeat=8)
-    node = start_node(work / "node", "bench", agents_ids)
+    pg = PostgresServer() if args.db == "postgresql" else None
+    if pg is not None:
+        pg.start()
+    node = start_node(
+        work / "node",
+        "bench",
+        agents_ids,
+        rtp=args.rtp_ports,
+        database_url=pg.create_database() if pg is not None else None,
+    )
     agents: list[BaresipAgent] = []
     rows: list[Row] = []
     try:
         base = 46000
         for i, a in enumerate(agents_ids):
             agents.append(agent_phone(node, a, agent_wav, base + i * 30, work))
+        sampler = Sampler(node)
+        rtp = node.settings["sip"]
         print(
-            f"node up; {len(agents)} agents registered; Asterisk "
-            f"{node.cli('core show version').split()[1]}"
+            f"node up ({args.db}); {len(agents)} agents registered; Asterisk "
+            f"{node.cli('core show version').split()[1]}; RTP {rtp['rtp_start']}-"
+            f"{rtp['rtp_end']}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
         )
         print(HEADER)
+        climbing = {"ours", "bypass"}
         for rate in (float(r) for r in args.rates.split(",")):
+            calls = round(rate * args.step_seconds) if args.step_seconds else args.calls
             for mode in ("ours", "bypass"):
+                if mode not in climbing:
+                    continue
                 row = run_load(
-                    node, mode, rate, args.calls, args.talk_ms, work / "citizen.pcap", work
+                    node, sampler, mode, rate, calls, args.talk_ms, work / "citizen.pcap", work
                 )
                 rows.append(row)
                 print(row_line(row), flush=True)
+                if args.ramp and row.failed:
+                    climbing.discard(mode)
+            if not climbing:
+                break
     finally:
         for agent in agents:
             agent.stop()
         stop_node(node)
+        if pg is not None:
+            pg.stop()
+    report(rows)
+
+
+def report(rows: list[Row]) -> None:
     print()
     print(HEADER)
     for r in rows:
         print(row_line(r))
     print()
     print("ratio ours / bypass (same run):")
-    for ours, bypass in zip(rows[::2], rows[1::2], strict=True):
+    by_rate: dict[float, dict[str, Row]] = {}
+    for r in rows:
+        by_rate.setdefault(r.rate, {})[r.mode] = r
+    for rate, pair in by_rate.items():
+        ours, bypass = pair.get("ours"), pair.get("bypass")
+        if ours is None or bypass is None:
+            gone = "ours" if ours is None else "bypass"
+            print(f"  {rate:.0f} cps offered: {gone} had already failed a lower rate")
+            continue
         print(
-            f"  {ours.rate:.1f} cps offered: answered {ours.answered}/{bypass.answered} = "
-            f"{ours.answered / max(bypass.answered, 1):.2f}, Asterisk CPU "
+            f"  {rate:.0f} cps offered: completed {ours.ok}/{bypass.ok} = "
+            f"{ours.ok / max(bypass.ok, 1):.2f}, failed {ours.failed}/{bypass.failed}, "
+            f"answered {ours.answered}/{bypass.answered}, Asterisk CPU "
             f"{ours.asterisk_cpu / max(bypass.asterisk_cpu, 1e-9):.2f}x, "
             f"peak calls {ours.max_concurrent}/{bypass.max_concurrent}"
         )
+    for mode in ("ours", "bypass"):
+        clean = [r.rate for r in rows if r.mode == mode and not r.failed]
+        print(f"  {mode}: highest rate with 0 failed calls: {fmt(max(clean, default=None), '.0f')}")
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def run(
     time.sleep(12)  # the follow-up reconcile (every 30 s at most) and the last hang-ups
     if fault == "app":
         time.sleep(20)
-    ok, failed, _ = read_sipp_stats(stats)
+    ok, failed, _, _ = read_sipp_stats(stats)
     records = calls_since(node, since, prefix)
     keys = Counter(f"{r['node_id']}:{r['uniqueid']}" for r in records)
     return Row(

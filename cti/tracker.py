@@ -64,6 +64,7 @@ def parse_ticket_id(value: str | None) -> int | None:
 
 # Centres' endpoints are named peer-<number> (hotline/numberplan_conf.py).
 PEER_PREFIX = "PJSIP/peer-"
+MEDIA_PREFIX = "PJSIP/"
 CALL_ID_VAR = "HOTLINE_CALL_ID"
 
 
@@ -72,6 +73,7 @@ class _Channel:
     """What we remember about one channel between its events."""
 
     linkedid: str
+    media: bool = False  # a SIP channel: it holds an RTP port pair (cti.media_ports)
     caller: str | None = None
     dialled: str | None = None
     ticket_id: int | None = None
@@ -91,6 +93,11 @@ class CallTracker:
     def active_channels(self) -> int:
         """How many channels the tracker currently remembers."""
         return len(self._channels)
+
+    @property
+    def media_channels(self) -> int:
+        """Channels up that carry RTP (PJSIP; not Local, Snoop or Announcer channels)."""
+        return sum(1 for c in self._channels.values() if c.media)
 
     def reset(self) -> None:
         """Forget every channel (when Asterisk restarted and its channels are gone)."""
@@ -228,7 +235,9 @@ class CallTracker:
                 oldest = next(iter(self._channels))
                 log.warning("tracking %d channels: forgot %s", len(self._channels), oldest)
                 del self._channels[oldest]
-            state = self._channels[event.uniqueid] = _Channel(linkedid=event.linkedid)
+            state = self._channels[event.uniqueid] = _Channel(
+                linkedid=event.linkedid, media=event.channel.startswith(MEDIA_PREFIX)
+            )
         state.linkedid = event.linkedid
         if event.caller_id_num:
             state.caller = event.caller_id_num

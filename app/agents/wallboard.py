@@ -24,6 +24,7 @@ from app.models import QueueEntry
 from core.events import AgentConnected, CallerAbandoned, CallQueued, Event
 from cti import AgentBoard, AmiError
 from cti.agent_states import QueueSnapshot
+from cti.media_ports import MediaPorts
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Board:
     service_level_seconds: int
     queues: list[QueueFigures] = field(default_factory=list)
     agents: list[AgentRow] = field(default_factory=list)
+    # The node's RTP range: a full one refuses new calls (cti.media_ports); None: not read yet.
+    media_ports: MediaPorts | None = None
 
 
 class Wallboard:
@@ -71,8 +74,10 @@ class Wallboard:
         tz: zoneinfo.ZoneInfo,
         node_id: str,
         clock: Callable[[], datetime],
+        media_ports: Callable[[], MediaPorts | None] = lambda: None,
     ) -> None:
         self._sessions = sessions
+        self._media_ports = media_ports
         self._agents = agents
         self._live = live  # QueueMembership.snapshot: one QueueStatus
         self._queues = queues
@@ -241,4 +246,5 @@ class Wallboard:
             service_level_seconds=SERVICE_LEVEL_SECONDS,
             queues=queues,
             agents=agents,
+            media_ports=self._media_ports(),
         )

@@ -10,6 +10,7 @@ const TEXT = {
     noAsterisk: "Asterisk 未连接", alerts: "紧急词提醒", alertAt: "时间", ticket: "工单", category: "类别",
     phrase: "听到", centre: "建议转接", casework: "督办", overdue: "已超期", warning: "临期预警",
     signOverdue: "签收超时", forcedToday: "今日指定派发", disputes: "待审异议", extensions: "待批延期",
+    media: "媒体通道", mediaWarning: "即将用尽", mediaOut: "已用尽，新呼叫将被拒绝（488）",
     states: { logged_out: "未签入", ready: "空闲", paused: "示忙", on_call: "通话中", wrapup: "话后处理" } },
   en: { title: "12345 Hotline Wallboard", queues: "Queues", queue: "Queue", waiting: "Waiting",
     longest: "Longest wait", offered: "Offered today", answered: "Answered", abandoned: "Abandoned",
@@ -20,6 +21,7 @@ const TEXT = {
     ticket: "Ticket", category: "Category", phrase: "Heard", centre: "Suggested transfer",
     casework: "Supervision", overdue: "Overdue", warning: "Near deadline", signOverdue: "Sign-for late",
     forcedToday: "Force-assigned today", disputes: "Disputes to review", extensions: "Extensions to decide",
+    media: "Media channels", mediaWarning: "nearly used up", mediaOut: "used up: new calls are refused (488)",
     states: { logged_out: "Logged out", ready: "Ready", paused: "Paused", on_call: "On call", wrapup: "Wrap-up" } },
 };
 const $ = (id) => document.getElementById(id);
@@ -47,8 +49,19 @@ function button(label, onClick) {
   return b;
 }
 
+// The node's RTP range (cti/media_ports.py): calls up against what it holds; when it is full
+// Asterisk refuses new calls, so the hall must see it before the callers do.
+function renderMedia(m) {
+  const el = $("media");
+  el.className = `media ${m?.level ?? ""}`; el.dataset.level = m?.level ?? "";
+  if (!m) { el.textContent = ""; return; }
+  const note = { warning: t("mediaWarning"), out: t("mediaOut") }[m.level];
+  el.textContent = `${t("media")} ${m.in_use}/${m.capacity} (RTP ${m.rtp_start}-${m.rtp_end})${note ? ` · ${note}` : ""}`;
+}
+
 function render(board) {
   $("error").textContent = board.asterisk ? "" : t("noAsterisk");
+  renderMedia(board.media_ports);
   $("updated").textContent = `${t("updated")} ${new Date(board.at).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en")}`;
   $("queues").tBodies[0].replaceChildren(...board.queues.map((q) => {
     const tr = cells(document.createElement("tr"), [q.queue, q.waiting ?? "—", fmt(q.longest_wait), q.offered,

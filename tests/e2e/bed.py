@@ -107,6 +107,17 @@ class Node:
         return hotline(self.config, "asterisk", "cli", command).stdout
 
 
+def rtp_base(size: int) -> int:
+    """A random start for an RTP range of ``size`` ports, aligned on ``size`` so that the
+    ranges of nodes started in parallel are either apart or the same (rarely), never partly
+    shared. Below the kernel's ephemeral ports (32768+: free_port's sockets) and the test
+    peers' phones (40000+)."""
+    low, high = 10000, 32768
+    if size < 2 or size > high - low:
+        raise ValueError(f"rtp range of {size} ports does not fit {low}-{high - 1}")
+    return low + random.randrange((high - low) // size) * size
+
+
 def start_node(
     work: Path,
     name: str,
@@ -115,17 +126,25 @@ def start_node(
     plan: str | None = None,
     wrapup_seconds: int = 0,
     sip_port: int | None = None,
+    rtp: int = 200,
+    database_url: str | None = None,
 ) -> Node:
     """``plan``: number plan TOML for this node (default: the repo's example); ``sip_port``:
-    Asterisk's SIP port when other settings must name it beforehand (default: a free one)."""
-    rtp = random.randrange(30000, 38000, 200)
+    Asterisk's SIP port when other settings must name it beforehand (default: a free one).
+    ``database_url``: e.g. a PostgreSQL database (default: SQLite in the node's folder).
+    ``rtp``: size of the node's RTP port range; Asterisk takes two ports (RTP + RTCP) per
+    media channel, so the tests' 200 hold about 100 and a load bench needs a
+    production-sized range."""
+    rtp_start = rtp_base(rtp)
     work.mkdir(parents=True, exist_ok=True)
-    plan_line = ""
+    top_lines = ""
     if plan is not None:
         (work / "numberplan.toml").write_text(plan)
-        plan_line = f'number_plan = "{work / "numberplan.toml"}"\n'
+        top_lines = f'number_plan = "{work / "numberplan.toml"}"\n'
+    if database_url is not None:
+        top_lines += f'database_url = "{database_url}"\n'
     config = work / "hotline.toml"
-    config.write_text(f"""{plan_line}data_dir = "{work / "data"}"
+    config.write_text(f"""{top_lines}data_dir = "{work / "data"}"
 node_id = "{name}"
 agents = {json.dumps(agents)}
 
@@ -135,8 +154,8 @@ instance = "{name}-{os.getpid()}"
 [sip]
 port = {sip_port or free_port(socket.SOCK_DGRAM)}
 carrier_port = {free_port(socket.SOCK_DGRAM)}
-rtp_start = {rtp}
-rtp_end = {rtp + 199}
+rtp_start = {rtp_start}
+rtp_end = {rtp_start + rtp - 1}
 
 [ami]
 port = {free_port()}

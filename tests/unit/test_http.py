@@ -22,6 +22,9 @@ def test_health_is_public_and_reports_ami_down(client: TestClient) -> None:
     assert body["fastagi"]["served"] == 0
     # The recordings volume (here the test's tmp disk) has been read once at start.
     assert body["recordings"]["free_mb"] > 0 and body["recordings"]["low"] is False
+    # The settings' RTP range, no channel up (AMI down: none known).
+    media = body["media_ports"]
+    assert (media["in_use"], media["level"]) == (0, "ok") and media["capacity"] > 0
 
 
 @pytest.mark.parametrize("path", ["/api/tickets/1", "/api/calls"])

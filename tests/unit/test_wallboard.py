@@ -15,6 +15,7 @@ from core.db import create_engine, session_factory
 from core.events import AgentConnected, CallerAbandoned, CallQueued
 from cti import AgentBoard, AmiUnavailable, QueueMemberAdded
 from cti.agent_states import QueueCaller, QueueSnapshot
+from cti.media_ports import MediaPortGauge
 
 TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
 # 10:00 in Shanghai; local midnight is 16:00 UTC the day before.
@@ -148,3 +149,25 @@ async def test_scripted_day_gives_known_figures(
     down = await board.board()
     assert not down.asterisk
     assert {q.queue: (q.waiting, q.offered) for q in down.queues}["main"] == (None, 5)
+
+
+async def test_board_shows_the_media_port_reading(db_url: str) -> None:
+    engine = create_engine(db_url)
+    gauge = MediaPortGauge(30000, 30199)
+    board = Wallboard(
+        session_factory(engine),
+        AgentBoard(["1001"], lambda: NOW),
+        Live(),
+        lambda: ["main"],
+        TZ,
+        "n1",
+        lambda: NOW,
+        lambda: gauge.last,
+    )
+    try:
+        assert (await board.board()).media_ports is None  # not read yet
+        gauge.update(100)
+        got = (await board.board()).media_ports
+        assert got is not None and (got.in_use, got.capacity, got.level) == (100, 100, "out")
+    finally:
+        await engine.dispose()
