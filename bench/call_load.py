@@ -240,6 +240,31 @@ def read_sipp_stats(path: Path) -> tuple[int, int, int, dict[str, int]]:
     return int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"]), peak, kinds
 
 
+def start_load(
+    node: Node,
+    workdir: Path,
+    prefix: str,
+    rate: float,
+    calls: int,
+    talk_ms: int,
+    pcap: Path,
+    stats: Path,
+) -> SippCall:
+    """SIPp's citizens calling 12345 at ``rate`` (numbers ``prefix`` + its call counter), each
+    holding through the greeting and ring and ``talk_ms`` of speech; stats to ``stats``."""
+    return SippCall(
+        workdir=workdir,
+        service="12345",
+        caller=f"{prefix}[call_number]",
+        target=node.sip_target,
+        pcap=pcap,
+        hold_ms=GREETING_AND_RING_MS + talk_ms,
+        rate=rate,
+        calls=calls,
+        stats_file=stats,
+    ).start()
+
+
 def run_load(
     node: Node,
     sampler: Sampler,
@@ -259,17 +284,9 @@ def run_load(
     load = os.getloadavg()[0]
     started = time.monotonic()
     with sampler.step() as watch:
-        sipp = SippCall(
-            workdir=work / f"sipp-{mode}-{rate}",
-            service="12345",
-            caller="139[call_number]",
-            target=node.sip_target,
-            pcap=pcap,
-            hold_ms=GREETING_AND_RING_MS + talk_ms,
-            rate=rate,
-            calls=calls,
-            stats_file=stats,
-        ).start()
+        sipp = start_load(
+            node, work / f"sipp-{mode}-{rate}", "139", rate, calls, talk_ms, pcap, stats
+        )
         assert sipp.proc is not None
         sipp_pid = sipp.proc.pid
         sipp_cpu = 0.0

@@ -34,12 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.call_load import GREETING_AND_RING_MS, health, read_sipp_stats
+from bench.call_load import health, read_sipp_stats, start_load
 from tests.e2e.bed import Node, hotline, missing_tools, start_node, stop_node
 from tests.e2e.helpers import agent_phone
 from tests.e2e.peers.audio import AGENT_SAY, CITIZEN_SAY, speech_wav
 from tests.e2e.peers.baresip import BaresipAgent
-from tests.e2e.peers.sipp import SippCall
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -112,17 +111,7 @@ def run(
     prefix = f"13{FAULTS.index(fault) + 7}"  # 137…, 138…, 139…: each run its own callers
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     stats = work / f"stats-{fault}.csv"
-    sipp = SippCall(
-        workdir=work / f"sipp-{fault}",
-        service="12345",
-        caller=f"{prefix}[call_number]",
-        target=node.sip_target,
-        pcap=pcap,
-        hold_ms=GREETING_AND_RING_MS + talk_ms,
-        rate=rate,
-        calls=calls,
-        stats_file=stats,
-    ).start()
+    sipp = start_load(node, work / f"sipp-{fault}", prefix, rate, calls, talk_ms, pcap, stats)
     recover: list[float] = []
     if fault != "none":
         timer = threading.Timer(calls / rate / 3, lambda: recover.append(strike(node, fault)))

@@ -143,15 +143,20 @@ def _node_of(bed: Bed, caller: str, timeout: float = 10) -> str:
     raise AssertionError(f"no node recorded a call from {caller}")
 
 
-async def test_calls_are_spread_over_both_nodes(bed: Bed, tmp_path: Path) -> None:
-    callers = [f"1390000{i:04d}" for i in range(4)]
+async def _calls_through(bed: Bed, callers: list[str], talk_ms: int, tmp_path: Path) -> None:
+    """One call from each caller through the front, 0.3 s apart; each must complete."""
     calls = []
     for caller in callers:
-        calls.append(_call(bed, caller, 3000, tmp_path))
+        calls.append(_call(bed, caller, talk_ms, tmp_path))
         await asyncio.sleep(0.3)
     for call in calls:
         rc, out = await asyncio.to_thread(call.wait, 60)
         assert rc == 0, out
+
+
+async def test_calls_are_spread_over_both_nodes(bed: Bed, tmp_path: Path) -> None:
+    callers = [f"1390000{i:04d}" for i in range(4)]
+    await _calls_through(bed, callers, 3000, tmp_path)
     nodes = [_node_of(bed, c) for c in callers]
     per_node = {n: nodes.count(n) for n in ("nodea", "nodeb")}
     print(f"calls per node (round-robin, 4 calls): {per_node}")
@@ -254,13 +259,7 @@ async def test_killed_node_is_taken_out_and_calls_go_to_the_other(bed: Bed, tmp_
     # New calls all go to node B now.
     new_callers = [f"1390002{i:04d}" for i in range(3)]
     started = time.monotonic()
-    calls = []
-    for caller in new_callers:
-        calls.append(_call(bed, caller, 2000, tmp_path))
-        await asyncio.sleep(0.3)
-    for call in calls:
-        rc, out = await asyncio.to_thread(call.wait, 60)
-        assert rc == 0, out
+    await _calls_through(bed, new_callers, 2000, tmp_path)
     assert [_node_of(bed, c) for c in new_callers] == ["nodeb"] * 3
     print(f"{len(new_callers)} new calls all on node B ({time.monotonic() - started:.1f} s)")
 
