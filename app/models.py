@@ -313,7 +313,8 @@ class Call(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    outcome: Mapped[str | None] = mapped_column(String(16))  # answered, abandoned, unanswered
+    # answered, abandoned, unanswered; lost: its Asterisk died under it (app.calls.lost)
+    outcome: Mapped[str | None] = mapped_column(String(16))
     hold_seconds: Mapped[int | None] = mapped_column(Integer)
     recording_in: Mapped[str | None] = mapped_column(String(255))  # caller's leg
     recording_out: Mapped[str | None] = mapped_column(String(255))  # what the caller heard

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import zoneinfo
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
@@ -37,6 +37,7 @@ from app.bigscreen.service import BigScreen
 from app.callbacks.service import CALLBACK_DUE_STATES, CallbackService
 from app.calls.actions import CallActions
 from app.calls.disk import RecordingSpaceWatch
+from app.calls.lost import close_lost_calls
 from app.calls.missed import MissedCalls
 from app.calls.reconcile import Reconciler
 from app.calls.stats import NumberStats
@@ -91,7 +92,7 @@ from cti import (
     CallControl,
     CallTracker,
 )
-from cti.agent_states import AgentBoard, QueueMembership
+from cti.agent_states import AgentBoard, QueueMembership, live_channel_ids
 from cti.ami_events import QueueMemberEvent
 from cti.media_ports import MediaPortGauge
 from ivr.numberplan import PlanFile
@@ -108,6 +109,8 @@ from transcription import (
 
 log = logging.getLogger(__name__)
 
+# A record younger than this at AMI login may not have its channel listed yet: left alone.
+LOST_GRACE = timedelta(seconds=10)
 MEDIA_CHECK_SECONDS = 1.0  # a count of the tracker's channels: cheap, and a full range is urgent
 
 
@@ -181,6 +184,7 @@ class Runtime:
         self.plan = PlanFile(settings.number_plan_file)
         self.tz = zoneinfo.ZoneInfo(settings.timezone)
         sessions = session_factory(self.engine)
+        self.sessions = sessions
         self.ami_events: asyncio.Queue[AmiEvent] = asyncio.Queue(maxsize=100_000)
         self.ami = AmiConnection.from_settings(settings.ami, self.ami_events, self._on_ami_link)
         self.control = CallControl(self.ami)
@@ -315,6 +319,7 @@ class Runtime:
         self._rebuild_task: asyncio.Task[None] | None = None
         self._tracker_task: asyncio.Task[None] | None = None
         self._watches: list[asyncio.Task[None]] = []
+        self._lost_task: asyncio.Task[None] | None = None
         self.recording_space = RecordingSpaceWatch(
             settings.recordings_dir,
             settings.recordings.min_free_mb,
@@ -329,9 +334,34 @@ class Runtime:
         self.ami_connected = connected
         self.bus.publish(AmiLinkChanged(node_id=self.settings.node_id, connected=connected))
         if connected:
-            self.reconcile.trigger()  # what Asterisk did while we were not listening
+            # What Asterisk did while we were not listening, then what died with it.
+            self._lost_task = asyncio.create_task(self._reconcile_and_close_lost(), name="lost")
             # Agent states come back from Asterisk, not from what this process remembered.
             self._rebuild_task = asyncio.create_task(self._rebuild_agents(), name="agents.rebuild")
+
+    async def _reconcile_and_close_lost(self) -> None:
+        """The queue log first (a call that ended while we were away gets its real end),
+        then the records whose channel Asterisk no longer has: lost with a dead Asterisk."""
+        login = self._now()
+        try:
+            await self.reconcile.run()
+        except Exception:
+            log.exception("reconciling at AMI login")
+        self.reconcile.trigger()  # and its follow-ups while calls stay open
+        try:
+            live = await live_channel_ids(self.ami)
+        except AmiError as exc:
+            log.warning("could not list Asterisk's channels: %s", exc)
+            return
+        lost = await close_lost_calls(
+            self.sessions,
+            self.settings.node_id,
+            live,
+            started_before=login - LOST_GRACE,
+            now=self._now(),
+        )
+        if lost:
+            log.warning("%d calls were lost with Asterisk (no channel left): outcome lost", lost)
 
     async def _rebuild_agents(self) -> None:
         try:
@@ -499,7 +529,8 @@ class Runtime:
         await self.callbacks.stop()
         await self.reports.stop()
         await self.reconcile.stop()
-        for task in (self._connect_task, self._rebuild_task, self._tracker_task, *self._watches):
+        tasks = (self._connect_task, self._rebuild_task, self._tracker_task, self._lost_task)
+        for task in (*tasks, *self._watches):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

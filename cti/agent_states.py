@@ -263,3 +263,13 @@ def _queue_caller(fields: AmiFields) -> QueueCaller:
         position=number("Position"),
         wait_seconds=number("Wait"),
     )
+
+
+async def live_channel_ids(ami: ActionSender) -> set[str]:
+    """The Uniqueid and Linkedid of every channel up in Asterisk now (one CoreShowChannels)."""
+    answer = await ami.send_action({"Action": "CoreShowChannels"})
+    ids: set[str] = set()
+    for fields in answer.events:
+        if str(fields.get("Event", "")).lower() == "coreshowchannel":
+            ids.update(str(fields[k]) for k in ("Uniqueid", "Linkedid") if fields.get(k))
+    return ids

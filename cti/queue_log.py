@@ -37,7 +37,8 @@ _QUEUE_DONE = frozenset(
 )
 _NO_AGENT = frozenset({"EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY"})
 
-Outcome = Literal["answered", "abandoned", "unanswered"]
+# lost: open when Asterisk restarted (a QUEUESTART line): the call died with it.
+Outcome = Literal["answered", "abandoned", "unanswered", "lost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ class CallFold:
         if line.event == "QUEUESTART":
             # app_queue (re)loaded: Asterisk restarted, and no open call survived it.
             for uid in list(self.calls):
+                self.calls[uid].outcome = "lost"
                 self._close(uid)
             return
         if line.callid in ("", "NONE"):

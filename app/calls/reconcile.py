@@ -331,6 +331,9 @@ class Reconciler:
         put("hold_seconds", logged.hold_seconds)
         put("prompt", logged.prompt)
         put("prompt_status", logged.prompt_status)
+        if logged.outcome == "lost" and row.ended_at is None:
+            # Asterisk restarted under it: say so, whatever the live CTI had seen (answered).
+            row.outcome, changed = logged.outcome, True
         put("outcome", logged.outcome)
         if logged.closed:
             put("ended_at", logged.ended_at)
@@ -364,7 +367,8 @@ class Reconciler:
                     .values(state="cleared", cleared_by_call=row.id, closed_at=utcnow())
                 )
             return
-        if row.outcome not in ("abandoned", "unanswered") or not logged.closed:
+        # A caller cut off by a restart before an agent answered is owed a call-back too.
+        if row.outcome not in ("abandoned", "unanswered", "lost") or not logged.closed:
             return
         if not row.caller or row.route not in CALLBACK_ROUTES:
             return

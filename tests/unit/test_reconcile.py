@@ -195,6 +195,30 @@ async def test_calls_the_app_saw_are_completed_not_duplicated(bed: Bed) -> None:
         assert ticket is not None and ticket.agent_id == "1002"
 
 
+async def test_calls_cut_by_an_asterisk_restart_are_lost_and_the_waiting_caller_owed(
+    bed: Bed,
+) -> None:
+    """Asterisk killed and started again (its QUEUESTART line): the call an agent had answered
+    (seen live as answered) and the caller still waiting in the queue both end as lost at
+    their last line; the waiting caller, whom nobody answered, is owed a call-back (漏接)."""
+    t = int(time.time()) - 120
+    await bed.tickets.open_call(inbound("7.1", "13800000071"))
+    await bed.tickets.on_agent_connected(connected("7.1", None, "13800000071"))
+    await bed.tickets.open_call(inbound("7.2", "13800000072"))
+    waiting = [start(t + 20, "7.2", "13800000072"), f"{t + 28}|7.2|main||ENTERQUEUE||13800000072|1"]
+    restart = f"{t + 60}|NONE|NONE|NONE|QUEUESTART|"
+    bed.append([*in_progress(t, "7.1", "13800000071"), *waiting, restart])
+    result = await bed.reconciler(now=datetime.now(UTC)).run()
+    assert (result.created, result.filled, result.open, result.missed) == (0, 2, 0, 1)
+    answered_then_lost, waiting_then_lost = await bed.call("7.1"), await bed.call("7.2")
+    assert answered_then_lost.outcome == "lost" and answered_then_lost.agent_id == "1001"
+    assert answered_then_lost.ended_at is not None
+    assert waiting_then_lost.outcome == "lost" and waiting_then_lost.ended_at is not None
+    async with bed.sessions() as s:
+        (owed,) = (await s.scalars(select(MissedCall))).all()
+    assert (owed.caller, owed.state) == ("13800000072", "open")
+
+
 async def test_a_missed_call_answered_later_is_cleared_and_cancelled_numbers_get_nothing(
     bed: Bed,
 ) -> None:
