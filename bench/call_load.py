@@ -27,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -69,10 +70,11 @@ def box_ticks() -> tuple[int, int]:
 
 
 def udp_errors() -> int:
-    """UDP datagrams the kernel dropped on receive (InErrors: full socket buffers et al.)."""
+    """UDP datagrams the kernel dropped for full receive buffers, machine-wide (RcvbufErrors
+    of ``netstat -su``)."""
     with open("/proc/net/snmp") as fh:
         udp = [line.split() for line in fh if line.startswith("Udp:")]
-    return int(dict(zip(udp[0], udp[1], strict=True))["InErrors"])
+    return int(dict(zip(udp[0], udp[1], strict=True))["RcvbufErrors"])
 
 
 def health(node: Node) -> dict[str, object]:
@@ -90,16 +92,21 @@ class Taskprocessor:
     in_queue: int
     max_depth: int
     high_water: int
+    high_time_us: int | None  # the longest task it ran (Asterisk 22 prints it), if printed
 
 
 def parse_taskprocessors(text: str) -> list[Taskprocessor]:
     """Rows of ``core show taskprocessors``: name, processed, in queue, max depth, low water,
-    high water (the header and the count line do not parse as numbers and are skipped)."""
+    high water, and since Asterisk 22 low and high task time in microseconds (the header and
+    the count line do not parse as numbers and are skipped)."""
     rows = []
     for line in text.splitlines():
-        parts = line.rsplit(maxsplit=5)
-        if len(parts) == 6 and all(p.isdigit() for p in parts[1:]):
-            rows.append(Taskprocessor(parts[0], int(parts[2]), int(parts[3]), int(parts[5])))
+        name, *numbers = line.split() or [""]
+        if len(numbers) < 5 or not all(n.isdigit() for n in numbers):
+            continue
+        values = [int(n) for n in numbers]
+        high_time = values[6] if len(values) >= 7 else None
+        rows.append(Taskprocessor(name, values[1], values[2], values[4], high_time))
     return rows
 
 
@@ -329,7 +336,9 @@ HEADER = (
 
 def row_line(r: Row) -> str:
     kinds = ", ".join(f"{k} {v}" for k, v in r.failures.items())
-    over = ", ".join(r.over_high_water) or "none"
+    over = ", ".join(r.over_high_water[:3]) or "none"
+    if len(r.over_high_water) > 3:
+        over += f" and {len(r.over_high_water) - 3} more"
     return (
         f"{r.mode:7}{r.rate:>5.0f}{r.calls:>6}{r.answered:>6}{r.ok:>6}{r.failed:>6}"
         f"{r.max_concurrent:>6}{r.peak_media:>6}{r.asterisk_cpu:>6.0f}{r.app_cpu:>6.0f}"
@@ -356,6 +365,8 @@ def main() -> None:
     ap.add_argument("--rtp-ports", type=int, default=10000, help="size of the node's RTP range")
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     args = ap.parse_args()
+    # `kill` stops the run like Ctrl-C: the node, its Asterisk and the phones are cleaned up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if hints := missing_tools():
         raise SystemExit("bench needs: " + "; ".join(hints))
     work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
