@@ -77,6 +77,20 @@ def udp_errors() -> int:
     return int(dict(zip(udp[0], udp[1], strict=True))["RcvbufErrors"])
 
 
+def socket_drops(port: int) -> int:
+    """Datagrams dropped on the UDP sockets bound to ``port`` (Asterisk's SIP socket: an
+    INVITE dropped there is one the caller must retransmit); the last column of
+    /proc/net/udp."""
+    drops = 0
+    with open("/proc/net/udp") as fh:
+        next(fh)
+        for line in fh:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                drops += int(fields[-1])
+    return drops
+
+
 def health(node: Node) -> dict[str, object]:
     with urllib.request.urlopen(node.api + "/api/health", timeout=5) as resp:
         data: dict[str, object] = json.loads(resp.read())
@@ -211,7 +225,8 @@ class Row:
     app_cpu: float
     sipp_cpu: float
     box_cpu: float  # percent of all cores, everything on the machine
-    udp_errors: int
+    udp_errors: int  # machine-wide: mostly RTP nobody reads (SIPp plays, does not read)
+    sip_drops: int
     agi_p50: float | None
     agi_p99: float | None
     peak_media: int
@@ -260,7 +275,8 @@ def run_load(
     node.cli(f"dialplan set global AGI_ENABLED {'yes' if mode == 'ours' else 'no'}")
     pids = (node.runtime["asterisk"]["pid"], node.runtime["app"]["pid"])
     cpu0 = [cpu_seconds(p) for p in pids]
-    box0, udp0 = box_ticks(), udp_errors()
+    sip_port = int(node.runtime["sip"]["port"])
+    box0, udp0, sip0 = box_ticks(), udp_errors(), socket_drops(sip_port)
     stats = work / f"stats-{mode}-{rate}.csv"
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load = os.getloadavg()[0]
@@ -290,7 +306,7 @@ def run_load(
         sipp.wait(timeout=60)
     wall = time.monotonic() - started
     cpu1 = [cpu_seconds(p) for p in pids]
-    box1, udp1 = box_ticks(), udp_errors()
+    box1, udp1, sip1 = box_ticks(), udp_errors(), socket_drops(sip_port)
     ok, failed, peak, kinds = read_sipp_stats(stats)
     agi = health(node)["fastagi"]
     assert isinstance(agi, dict)
@@ -311,6 +327,7 @@ def run_load(
         sipp_cpu=100 * sipp_cpu / wall,
         box_cpu=100 * (box1[0] - box0[0]) / max(box1[1] - box0[1], 1),
         udp_errors=udp1 - udp0,
+        sip_drops=sip1 - sip0,
         agi_p50=agi["p50_ms"] if mode == "ours" else None,
         agi_p99=agi["p99_ms"] if mode == "ours" else None,
         peak_media=watch.peak_media,
@@ -329,7 +346,7 @@ def fmt(v: float | None, spec: str = ".1f") -> str:
 
 HEADER = (
     f"{'mode':7}{'cps':>5}{'calls':>6}{'answ':>6}{'done':>6}{'fail':>6}{'peak':>6}{'media':>6}"
-    f"{'ast%':>6}{'app%':>6}{'sipp%':>6}{'box%':>6}{'udpE':>6}{'AGI p50':>8}{'p99':>8}"
+    f"{'ast%':>6}{'app%':>6}{'sipp%':>6}{'box%':>6}{'udpE':>7}{'sipE':>5}{'AGI p50':>8}{'p99':>8}"
     f"{'load':>6}  deepest taskprocessor (depth), over high water"
 )
 
@@ -342,10 +359,11 @@ def row_line(r: Row) -> str:
     return (
         f"{r.mode:7}{r.rate:>5.0f}{r.calls:>6}{r.answered:>6}{r.ok:>6}{r.failed:>6}"
         f"{r.max_concurrent:>6}{r.peak_media:>6}{r.asterisk_cpu:>6.0f}{r.app_cpu:>6.0f}"
-        f"{r.sipp_cpu:>6.0f}{r.box_cpu:>6.0f}{r.udp_errors:>6}"
+        f"{r.sipp_cpu:>6.0f}{r.box_cpu:>6.0f}{r.udp_errors:>7}{r.sip_drops:>5}"
         f"{fmt(r.agi_p50):>8}{fmt(r.agi_p99):>8}{r.load:>6}  "
         f"{r.deepest_queue} ({r.deepest_depth}), over: {over}"
         + (f"; failures: {kinds}" if kinds else "")
+        + (f"; media ports {r.media_level}" if r.media_level not in ("ok", "-") else "")
         + (f"; CLI took {r.slowest_cli_s:.1f} s" if r.slowest_cli_s > 2 else "")
     )
 
