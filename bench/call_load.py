@@ -27,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -69,10 +70,25 @@ def box_ticks() -> tuple[int, int]:
 
 
 def udp_errors() -> int:
-    """UDP datagrams the kernel dropped on receive (InErrors: full socket buffers et al.)."""
+    """UDP datagrams the kernel dropped for full receive buffers, machine-wide (RcvbufErrors
+    of ``netstat -su``)."""
     with open("/proc/net/snmp") as fh:
         udp = [line.split() for line in fh if line.startswith("Udp:")]
-    return int(dict(zip(udp[0], udp[1], strict=True))["InErrors"])
+    return int(dict(zip(udp[0], udp[1], strict=True))["RcvbufErrors"])
+
+
+def socket_drops(port: int) -> int:
+    """Datagrams dropped on the UDP sockets bound to ``port`` (Asterisk's SIP socket: an
+    INVITE dropped there is one the caller must retransmit); the last column of
+    /proc/net/udp."""
+    drops = 0
+    with open("/proc/net/udp") as fh:
+        next(fh)
+        for line in fh:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                drops += int(fields[-1])
+    return drops
 
 
 def health(node: Node) -> dict[str, object]:
@@ -90,16 +106,21 @@ class Taskprocessor:
     in_queue: int
     max_depth: int
     high_water: int
+    high_time_us: int | None  # the longest task it ran (Asterisk 22 prints it), if printed
 
 
 def parse_taskprocessors(text: str) -> list[Taskprocessor]:
     """Rows of ``core show taskprocessors``: name, processed, in queue, max depth, low water,
-    high water (the header and the count line do not parse as numbers and are skipped)."""
+    high water, and since Asterisk 22 low and high task time in microseconds (the header and
+    the count line do not parse as numbers and are skipped)."""
     rows = []
     for line in text.splitlines():
-        parts = line.rsplit(maxsplit=5)
-        if len(parts) == 6 and all(p.isdigit() for p in parts[1:]):
-            rows.append(Taskprocessor(parts[0], int(parts[2]), int(parts[3]), int(parts[5])))
+        name, *numbers = line.split() or [""]
+        if len(numbers) < 5 or not all(n.isdigit() for n in numbers):
+            continue
+        values = [int(n) for n in numbers]
+        high_time = values[6] if len(values) >= 7 else None
+        rows.append(Taskprocessor(name, values[1], values[2], values[4], high_time))
     return rows
 
 
@@ -204,7 +225,8 @@ class Row:
     app_cpu: float
     sipp_cpu: float
     box_cpu: float  # percent of all cores, everything on the machine
-    udp_errors: int
+    udp_errors: int  # machine-wide: mostly RTP nobody reads (SIPp plays, does not read)
+    sip_drops: int
     agi_p50: float | None
     agi_p99: float | None
     peak_media: int
@@ -278,7 +300,8 @@ def run_load(
     node.cli(f"dialplan set global AGI_ENABLED {'yes' if mode == 'ours' else 'no'}")
     pids = (node.runtime["asterisk"]["pid"], node.runtime["app"]["pid"])
     cpu0 = [cpu_seconds(p) for p in pids]
-    box0, udp0 = box_ticks(), udp_errors()
+    sip_port = int(node.runtime["sip"]["port"])
+    box0, udp0, sip0 = box_ticks(), udp_errors(), socket_drops(sip_port)
     stats = work / f"stats-{mode}-{rate}.csv"
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load = os.getloadavg()[0]
@@ -300,7 +323,7 @@ def run_load(
         sipp.wait(timeout=60)
     wall = time.monotonic() - started
     cpu1 = [cpu_seconds(p) for p in pids]
-    box1, udp1 = box_ticks(), udp_errors()
+    box1, udp1, sip1 = box_ticks(), udp_errors(), socket_drops(sip_port)
     ok, failed, peak, kinds = read_sipp_stats(stats)
     agi = health(node)["fastagi"]
     assert isinstance(agi, dict)
@@ -321,6 +344,7 @@ def run_load(
         sipp_cpu=100 * sipp_cpu / wall,
         box_cpu=100 * (box1[0] - box0[0]) / max(box1[1] - box0[1], 1),
         udp_errors=udp1 - udp0,
+        sip_drops=sip1 - sip0,
         agi_p50=agi["p50_ms"] if mode == "ours" else None,
         agi_p99=agi["p99_ms"] if mode == "ours" else None,
         peak_media=watch.peak_media,
@@ -339,21 +363,24 @@ def fmt(v: float | None, spec: str = ".1f") -> str:
 
 HEADER = (
     f"{'mode':7}{'cps':>5}{'calls':>6}{'answ':>6}{'done':>6}{'fail':>6}{'peak':>6}{'media':>6}"
-    f"{'ast%':>6}{'app%':>6}{'sipp%':>6}{'box%':>6}{'udpE':>6}{'AGI p50':>8}{'p99':>8}"
+    f"{'ast%':>6}{'app%':>6}{'sipp%':>6}{'box%':>6}{'udpE':>7}{'sipE':>5}{'AGI p50':>8}{'p99':>8}"
     f"{'load':>6}  deepest taskprocessor (depth), over high water"
 )
 
 
 def row_line(r: Row) -> str:
     kinds = ", ".join(f"{k} {v}" for k, v in r.failures.items())
-    over = ", ".join(r.over_high_water) or "none"
+    over = ", ".join(r.over_high_water[:3]) or "none"
+    if len(r.over_high_water) > 3:
+        over += f" and {len(r.over_high_water) - 3} more"
     return (
         f"{r.mode:7}{r.rate:>5.0f}{r.calls:>6}{r.answered:>6}{r.ok:>6}{r.failed:>6}"
         f"{r.max_concurrent:>6}{r.peak_media:>6}{r.asterisk_cpu:>6.0f}{r.app_cpu:>6.0f}"
-        f"{r.sipp_cpu:>6.0f}{r.box_cpu:>6.0f}{r.udp_errors:>6}"
+        f"{r.sipp_cpu:>6.0f}{r.box_cpu:>6.0f}{r.udp_errors:>7}{r.sip_drops:>5}"
         f"{fmt(r.agi_p50):>8}{fmt(r.agi_p99):>8}{r.load:>6}  "
         f"{r.deepest_queue} ({r.deepest_depth}), over: {over}"
         + (f"; failures: {kinds}" if kinds else "")
+        + (f"; media ports {r.media_level}" if r.media_level not in ("ok", "-") else "")
         + (f"; CLI took {r.slowest_cli_s:.1f} s" if r.slowest_cli_s > 2 else "")
     )
 
@@ -373,6 +400,8 @@ def main() -> None:
     ap.add_argument("--rtp-ports", type=int, default=10000, help="size of the node's RTP range")
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     args = ap.parse_args()
+    # `kill` stops the run like Ctrl-C: the node, its Asterisk and the phones are cleaned up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if hints := missing_tools():
         raise SystemExit("bench needs: " + "; ".join(hints))
     work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))

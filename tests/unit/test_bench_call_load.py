@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from bench.call_load import StepWatch, parse_taskprocessors
 
-# Asterisk 22 main/taskprocessor.c prints its table with "%-70s %10s %10s %10s %10s %10s".
-ROW = "{:<70} {:>10} {:>10} {:>10} {:>10} {:>10}"
+# Asterisk 22 prints a 70-column name and seven 10-column numbers (as of 22.10).
+ROW = "{:<70} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}"
 SAMPLE = "\n".join(
     [
         "",
-        ROW.format("Processor", "Processed", "In Queue", "Max Depth", "Low water", "High water"),
-        ROW.format("stasis/m:cdr:aggregator-00000003", 12345, 120, 612, 450, 500),
-        ROW.format("pjsip/distributor-00000005", 9876, 3, 40, 450, 500),
-        ROW.format("app_voicemail", 0, 0, 0, 450, 500),
+        ROW.format(
+            "Processor",
+            "Processed",
+            "In Queue",
+            "Max Depth",
+            "Low water",
+            "High water",
+            "Low time(us)",
+            "High time(us)",
+        ),
+        ROW.format("stasis/m:cdr:aggregator-00000003", 12345, 120, 612, 450, 500, 0, 8123),
+        ROW.format("pjsip/distributor-00000005", 9876, 3, 40, 450, 500, 0, 92598),
+        ROW.format("app_voicemail", 0, 0, 0, 450, 500, 0, 0),
+        "2 taskprocessors",  # a count, not a row
+        "Processor 1 2",  # too few numbers
         "",
         "3 taskprocessors",
         "",
@@ -22,10 +33,10 @@ SAMPLE = "\n".join(
 
 def test_rows_parse_and_the_header_and_count_do_not() -> None:
     rows = parse_taskprocessors(SAMPLE)
-    assert [(r.name, r.in_queue, r.max_depth, r.high_water) for r in rows] == [
-        ("stasis/m:cdr:aggregator-00000003", 120, 612, 500),
-        ("pjsip/distributor-00000005", 3, 40, 500),
-        ("app_voicemail", 0, 0, 500),
+    assert [(r.name, r.in_queue, r.max_depth, r.high_water, r.high_time_us) for r in rows] == [
+        ("stasis/m:cdr:aggregator-00000003", 120, 612, 500, 8123),
+        ("pjsip/distributor-00000005", 3, 40, 500, 92598),
+        ("app_voicemail", 0, 0, 500, 0),
     ]
 
 
