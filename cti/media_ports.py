@@ -4,7 +4,8 @@ Where this sits in a call: every SIP channel with audio (the citizen's leg from 
 each agent's leg, a centre's leg) holds one RTP instance in Asterisk, which binds an even
 port of ``[sip] rtp_start``–``rtp_end`` for RTP and the next one for RTCP. When none is free,
 PJSIP answers the next INVITE ``488 Not Acceptable Here`` — to the caller it looks like a
-broken line, and nothing in Asterisk's log says "out of ports" on its own. The call tracker
+broken line; Asterisk only logs "couldn't allocate a port for RTP instance" per refused call,
+with no warning before and nothing monitoring sees. The call tracker
 (:class:`cti.tracker.CallTracker`) counts the PJSIP channels it sees from AMI
 (``media_channels``); the node polls :meth:`MediaPortGauge.update` with that count, which logs
 once per crossing of the warning (90 % used) and full (100 %) levels; ``/api/health`` and the
