@@ -617,6 +617,7 @@ class Runtime:
             if (space := self.recording_space.last)
             else None,
             "media_ports": dataclasses.asdict(media) if (media := self.media_ports.last) else None,
+            "bus": dataclasses.asdict(self.bus.stats()),
         }
 
     def _calendar_gaps(self) -> list[int]:

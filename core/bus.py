@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from core.events import Event
@@ -35,8 +36,21 @@ class Bus(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class BusStats:
+    """The bus as health reports it: whether events can leave this process, and how many
+    wait here for the engine or a handler (an operator's first look when Redis is down)."""
+
+    engine: str
+    reachable: bool  # the last write to the engine succeeded (always true in-process)
+    held: int  # events published here and not yet handed on (outbox or local queues)
+    dropped: int  # events given up because the outbox was full (should stay 0)
+
+
 class RunningBus(Bus, Protocol):
     """A bus with its lifecycle, as the runtime holds it (in-process or core.redis_bus)."""
+
+    def stats(self) -> BusStats: ...
 
     async def start(self) -> None: ...
 
@@ -102,6 +116,9 @@ class InProcessBus:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sub.task
                 sub.task = None
+
+    def stats(self) -> BusStats:
+        return BusStats("memory", True, sum(s.queue.qsize() for s in self._subs), 0)
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled (tests and shutdown)."""

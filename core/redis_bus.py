@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.bus import E, Handler
+from core.bus import BusStats, E, Handler
 from core.events import Event, UnknownEvent, from_dict
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ class RedisStreamBus:
         self._outbox: collections.deque[str] = collections.deque()
         self._outbox_limit = outbox_limit
         self._dropped = 0
+        self._dropped_total = 0
+        self._reachable = True  # until a write fails
         self._wake = asyncio.Event()
         self._emptied = asyncio.Event()
         self._emptied.set()
@@ -120,6 +122,7 @@ class RedisStreamBus:
                     self._outbox_limit,
                 )
             self._dropped += 1
+            self._dropped_total += 1
             return
         self._outbox.append(json.dumps(event.to_dict(), ensure_ascii=False))
         self._emptied.clear()
@@ -159,6 +162,9 @@ class RedisStreamBus:
             await self._redis.aclose()
             self._redis = None
 
+    def stats(self) -> BusStats:
+        return BusStats("redis", self._reachable, len(self._outbox), self._dropped_total)
+
     async def drain(self) -> None:
         """Wait until this process's events are in Redis and every local group has handled
         everything up to them (tests and shutdown)."""
@@ -189,12 +195,14 @@ class RedisStreamBus:
                 if not down:
                     log.warning("bus: Redis unreachable (%s); holding events in the outbox", exc)
                     down = True
+                    self._reachable = False
                 # A batch that half-reached Redis is sent again: at least once, never lost.
                 await asyncio.sleep(self.retry_seconds)
                 continue
             if down:
                 log.warning("bus: Redis is back; flushing %d held events", len(self._outbox))
                 down = False
+                self._reachable = True
             if self._dropped:
                 log.error("bus: %d events were dropped while the outbox was full", self._dropped)
                 self._dropped = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.bus import InProcessBus
+from core.bus import BusStats, InProcessBus
 from core.events import AmiLinkChanged, ChannelHungUp, Event
 
 
@@ -67,6 +67,8 @@ async def test_failing_or_slow_subscriber_does_not_block_others() -> None:
             break
         await asyncio.sleep(0.01)
     assert fast == ["1", "2"]
+    # The slow subscriber holds the first event; its second waits in its queue.
+    assert bus.stats() == BusStats("memory", reachable=True, held=1, dropped=0)
     gate.set()
     await bus.stop()
 

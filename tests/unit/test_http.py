@@ -25,6 +25,8 @@ def test_health_is_public_and_reports_ami_down(client: TestClient) -> None:
     # The settings' RTP range, no channel up (AMI down: none known).
     media = body["media_ports"]
     assert (media["in_use"], media["level"]) == (0, "ok") and media["capacity"] > 0
+    # The embedded default's in-process bus: nothing held, nothing dropped.
+    assert body["bus"] == {"engine": "memory", "reachable": True, "held": 0, "dropped": 0}
 
 
 @pytest.mark.parametrize("path", ["/api/tickets/1", "/api/calls"])

@@ -5,18 +5,15 @@ is killed with -9 and restarted, and a failing handler that does not stop its co
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-import redis
 
+from core.bus import BusStats
 from core.events import (
     AgentStateChanged,
     ChannelHungUp,
@@ -27,58 +24,8 @@ from core.events import (
     from_dict,
 )
 from core.redis_bus import RedisStreamBus
-from tests.conftest import free_port
+from tests.e2e.peers.redis_server import RedisServer
 from tests.unit.test_bus import hangup
-
-
-class RedisServer:
-    """A throwaway redis-server on a loopback port; appendonly so kill -9 keeps the stream."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(
-                "redis-server is missing: run scripts/setup --test (apt-get install redis-server)"
-            )
-        self.binary = binary
-        self.dir = Path(tempfile.mkdtemp(prefix="hotline-redis-"))
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        where = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
-        # fsync every write: an XADD Redis acknowledged survives kill -9.
-        durable = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
-        self.proc = subprocess.Popen(
-            [self.binary, *where, *durable],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()  # SIGKILL: no shutdown save, only the append-only file survives
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +200,7 @@ async def test_a_fanout_subscription_gets_every_event_in_every_process(
 HANGING_CONSUMER = """
 import asyncio, sys
 from core.events import ChannelHungUp
+from core.bus import BusStats
 from core.redis_bus import RedisStreamBus
 
 async def main():
@@ -348,10 +296,13 @@ async def test_no_event_lost_when_redis_is_killed_and_restarted(
             await wait_for(lambda: len(handled) >= 50)
             redis_server.kill()
         if i == 200:
+            down = bus.stats()  # what health shows an operator while Redis is gone
             await asyncio.to_thread(redis_server.start)
         await asyncio.sleep(0.002)
     await wait_for(lambda: len(handled) == 300, seconds=30)
     await bus.drain()
+    assert not down.reachable and down.held > 0 and down.engine == "redis"
+    assert bus.stats() == BusStats("redis", reachable=True, held=0, dropped=0)
     await bus.stop()
     assert handled == {str(i) for i in range(300)}
     assert calls >= 300  # at least once; a redelivery after the crash is allowed
@@ -389,3 +340,4 @@ async def test_outbox_is_bounded_and_says_so(
     await bus.stop()
     assert [e.uniqueid for e in got] == [str(i) for i in range(100)]  # type: ignore[attr-defined]
     assert "50 events were dropped" in caplog.text
+    assert bus.stats().dropped == 50
