@@ -101,7 +101,9 @@ class AmiSettings(BaseModel):
     username: str = "hotline"
     secret: SecretStr
     ping_interval: float = Field(default=10.0, gt=0)
-    reconnect_max_delay: float = Field(default=30.0, gt=0)
+    # AMI is on loopback, so retrying is cheap: a restarted Asterisk is found within a second
+    # of its manager answering, and states are rebuilt right after (issue 14's 2 s target).
+    reconnect_max_delay: float = Field(default=1.0, gt=0)
 
     @field_validator("host")
     @classmethod

@@ -216,7 +216,7 @@ class AmiConnection:
         on_link: LinkCallback | None = None,
         ping_interval: float = 10.0,
         ping_timeout: float | None = None,
-        reconnect_max_delay: float = 30.0,
+        reconnect_max_delay: float = 1.0,
         reconnect_min_delay: float = 0.5,
         connect_timeout: float = 5.0,
         action_timeout: float = 10.0,

@@ -159,7 +159,6 @@ rtp_end = {rtp_start + rtp - 1}
 
 [ami]
 port = {free_port()}
-reconnect_max_delay = 2
 
 [agi]
 port = {free_port()}
