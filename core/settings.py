@@ -298,11 +298,22 @@ class FrontSettings(BaseModel):
     invite_timeout_ms: int = Field(default=2000, ge=200, le=30000)
     # Where the rendered kamailio.cfg, dispatcher.list, pid file and log go; None: <data_dir>/front.
     work_dir: Path | None = None
+    # Agents register through the front too when this is set: the front's address on the
+    # agents' side (another address than ``listen``, which the nodes take for the carrier).
+    # Each agent's REGISTERs and calls go to its home node (a hash of its From URI, skipping
+    # nodes that are down) with a Path back through the front. None: agents register to
+    # their node directly.
+    agent_listen: str | None = None
+    agent_port: Port = 5060
+    # Who may register or call as an agent through the front (networks); required with
+    # agent_listen. The home node still authenticates every agent with its own digest.
+    agent_sources: list[str] = Field(default_factory=list)
 
-    @field_validator("listen")
+    @field_validator("listen", "agent_listen")
     @classmethod
-    def _ip(cls, value: str) -> str:
-        ipaddress.ip_address(value)
+    def _ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)
         return value
 
     @field_validator("nodes")
@@ -317,7 +328,7 @@ class FrontSettings(BaseModel):
             raise ValueError("front.nodes must be unique")
         return value
 
-    @field_validator("carrier_sources")
+    @field_validator("carrier_sources", "agent_sources")
     @classmethod
     def _sources(cls, value: list[str]) -> list[str]:
         return [str(ipaddress.ip_network(source, strict=False)) for source in value]
@@ -328,7 +339,24 @@ class FrontSettings(BaseModel):
             raise ValueError("front.carrier_sources is required with front.nodes (no open relay)")
         if f"{self.listen}:{self.port}" in self.nodes:
             raise ValueError("front.listen:port must not be one of front.nodes")
+        if self.agent_listen is not None:
+            if not self.nodes:
+                raise ValueError("front.agent_listen needs front.nodes")
+            if self.agent_listen == self.listen:
+                raise ValueError(
+                    "front.agent_listen must differ from front.listen: the nodes identify the "
+                    "carrier by the front's address, and agents must not pass for the carrier"
+                )
+            if not self.agent_sources:
+                raise ValueError("front.agent_sources is required with front.agent_listen")
+            if f"{self.agent_listen}:{self.agent_port}" in self.nodes:
+                raise ValueError("front.agent_listen:agent_port must not be one of front.nodes")
         return self
+
+    @property
+    def agents_through(self) -> bool:
+        """Agents register through the front (to a home node, with Path)."""
+        return self.enabled and self.agent_listen is not None
 
     @property
     def enabled(self) -> bool:

@@ -182,19 +182,27 @@ type=identify
 endpoint=carrier
 match={sip.carrier_address}/32
 """
+    # Agents registering through the front (hotline.kamailio_config): every request to an
+    # agent (calls, qualify) goes back through the front, and the contact stays as the agent
+    # wrote it (rewritten to its source it would name the front, not the agent).
+    endpoint_extra = aor_extra = ""
+    if settings.front.agents_through:
+        front = settings.front
+        aor_extra = f"outbound_proxy=sip:{front.agent_listen}:{front.agent_port}\\;lr\n"
+        endpoint_extra = "rewrite_contact=no\n" + aor_extra
     agent_blocks = []
     for agent in settings.agents:
         agent_blocks.append(f"""[{agent}](agent-endpoint)
 auth={agent}-auth
 aors={agent}
 callerid="座席{agent}" <{agent}>
-{media}{webrtc_endpoint(settings, agent, inner)}
+{endpoint_extra}{media}{webrtc_endpoint(settings, agent, inner)}
 [{agent}-auth](agent-auth)
 username={agent}
 password={agents[agent]}
 
 [{agent}](agent-aor)
-""")
+{aor_extra}""")
     files["generated/pjsip_agents.conf"] = "\n".join(agent_blocks)
     files["generated/extensions_globals.conf"] = f"""[globals]
 FASTAGI=agi://{settings.agi.host}:{settings.agi.port}

@@ -11,10 +11,14 @@ node publishes to ``sip:node<its own number>@<peer>``, and the receiver's endpoi
 inbound-publication and asterisk-publication for it all carry that name (the endpoint is found
 by that user name, the publication by the request's user).
 
-The PUBLISHes are not authenticated: with digest auth (auth / outbound_auth) Asterisk 22's
-publisher never answered the first challenge and then queued every later state unsent. Only
-PJSIP/ device states are accepted, and the nodes' SIP ports must only be reachable from the
-front, the other nodes and the agents' network.
+The PUBLISHes carry no digest auth: with auth / outbound_auth Asterisk 22's publisher never
+answered the first challenge and then queued every later state unsent. Instead a peer node's
+endpoint is identified **only by its source address and port** (``identify_by=ip`` and an
+identify matching ``front.nodes``' entry): a PUBLISH naming ``node2`` from anywhere else is
+not identified as node2 (the username identifier skips the endpoint) and gets Asterisk's
+401, so nobody else can set an agent's state on our queues. Only PJSIP/ device states are
+accepted, and the nodes' SIP ports should still only be reachable from the front, the other
+nodes and the agents' network (a source address can be forged on UDP).
 """
 
 from __future__ import annotations
@@ -66,6 +70,13 @@ type=endpoint
 context=hotline-node-links
 disallow=all
 allow=ulaw
+; known by its address and SIP port only, never by the user name a request claims
+identify_by=ip
+
+[{peer}-identify]
+type=identify
+endpoint={peer}
+match={address}
 
 [{peer}]
 type=inbound-publication

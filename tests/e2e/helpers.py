@@ -81,23 +81,28 @@ def user_token(node: Node, username: str, password: str) -> str:
     return str(out["token"])
 
 
-def start_agent(node: Node, agent: str, speech: dict[str, Path], tmp: Path) -> BaresipAgent:
+def start_agent(
+    node: Node, agent: str, speech: dict[str, Path], tmp: Path, registrar: str | None = None
+) -> BaresipAgent:
     """Agent ``agent``'s softphone: registers, auto-answers, speaks. Ports differ per agent."""
     base = 40000 + (os.getpid() % 200) * 100 + int(agent) % 10 * 30
-    return agent_phone(node, agent, speech["agent_wav"], base, tmp)
+    return agent_phone(node, agent, speech["agent_wav"], base, tmp, registrar)
 
 
-def agent_phone(node: Node, agent: str, wav: Path, base_port: int, work: Path) -> BaresipAgent:
+def agent_phone(
+    node: Node, agent: str, wav: Path, base_port: int, work: Path, registrar: str | None = None
+) -> BaresipAgent:
     """A started baresip phone for ``agent``: SIP on ``base_port``, RTP in the next 29. The
     ports sit in the kernel's ephemeral range, so a client socket may hold one: then another
-    base is tried."""
+    base is tried. ``registrar``: where it registers (default: ``node`` itself; the front's
+    agents' address when agents register through Kamailio)."""
     for attempt in range(3):
         try:
             return BaresipAgent(
                 workdir=work / f"agent-{agent}",
                 agent_id=agent,
                 password=node.agent_secrets[agent],
-                registrar=node.sip_target,
+                registrar=registrar or node.sip_target,
                 wav=wav,
                 sip_port=base_port,
                 rtp_ports=(base_port + 2, base_port + 29),

@@ -1,7 +1,9 @@
 """Two real hotline nodes behind the Kamailio front (``hotline front up``): the carrier (SIPp on
 127.0.0.6) calls 12345 at the front; calls are spread over both nodes, strangers and other
-numbers are refused, an agent busy on one node shows busy in the other node's queue, and when
-one node's Asterisk is killed with -9 new calls go to the other once the OPTIONS probes notice.
+numbers are refused, an agent busy on one node shows busy in the other node's queue (and no
+one but a node can say so), an agent registering through the front lands on one home node and
+takes calls there (and on the live node once its home is dead), and when one node's Asterisk
+is killed with -9 new calls go to the other once the OPTIONS probes notice.
 Everything real: two Asterisk 22 nodes with their apps, Debian's kamailio, SIPp, baresip."""
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.e2e
 
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the CLI colours member states
 CARRIER = "127.0.0.6"  # the carrier's own address; the nodes see the front (127.0.0.2)
+AGENTS_SIDE = "127.0.0.3"  # the front's address for agents (agents themselves: 127.0.0.1)
 PROBE_INTERVAL = 1
 PROBE_THRESHOLD = 1
 INVITE_TIMEOUT_MS = 1000
@@ -41,6 +44,7 @@ class Bed:
     b: Node
     front: Front
     front_target: str
+    agents_target: str  # where agents register through the front
     pcap: Path
     agent_wav: Path
 
@@ -53,7 +57,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory, speech: dict[str, Path]) -> It
     if hints:
         pytest.fail("the two-node tests need: " + "; ".join(hints))
     work = tmp_path_factory.mktemp("two-nodes")
-    ports = [free_port(socket.SOCK_DGRAM) for _ in range(3)]
+    ports = [free_port(socket.SOCK_DGRAM) for _ in range(4)]
     # Both nodes' settings carry the same [front]: node A's file also runs the front.
     front = f"""
 [front]
@@ -64,16 +68,29 @@ carrier_sources = ["{CARRIER}"]
 probe_interval = {PROBE_INTERVAL}
 probe_threshold = {PROBE_THRESHOLD}
 invite_timeout_ms = {INVITE_TIMEOUT_MS}
+agent_listen = "{AGENTS_SIDE}"
+agent_port = {ports[3]}
+agent_sources = ["127.0.0.1"]
 """
-    a = start_node(work / "a", "nodea", ["1001"], extra=front, sip_port=ports[0])
+    # Agent 1003 is on both nodes with one SIP secret (the operator copies the file), so it
+    # can register through the front to whichever node is its home.
+    a = start_node(work / "a", "nodea", ["1001", "1003"], extra=front, sip_port=ports[0])
     b: Node | None = None
     try:
-        b = start_node(work / "b", "nodeb", ["1002"], extra=front, sip_port=ports[1])
+        (work / "b" / "data").mkdir(parents=True)
+        shutil.copy(load_settings(a.config).agent_secrets_file, work / "b" / "data")
+        b = start_node(work / "b", "nodeb", ["1002", "1003"], extra=front, sip_port=ports[1])
         hotline(a.config, "front", "up", timeout=30)
         kamailio = Front(load_settings(a.config))
         _wait_all_active(kamailio, 2, timeout=10)
         yield Bed(
-            a, b, kamailio, f"127.0.0.2:{ports[2]}", speech["citizen_pcap"], speech["agent_wav"]
+            a,
+            b,
+            kamailio,
+            f"127.0.0.2:{ports[2]}",
+            f"{AGENTS_SIDE}:{ports[3]}",
+            speech["citizen_pcap"],
+            speech["agent_wav"],
         )
     finally:
         hotline(a.config, "front", "down", timeout=30)
@@ -218,6 +235,126 @@ async def test_agent_busy_on_one_node_is_busy_on_the_other(bed: Bed, tmp_path: P
         bed.b.cli("queue remove member PJSIP/1001 from main")
 
 
+def _sip_request(to: str, request: str, source: str = "127.0.0.1") -> int:
+    """Send one raw SIP request (``{me}``, ``{tag}`` filled in) to ``to`` from a port of our
+    own on ``source``; the final reply's status code."""
+    host, port = to.split(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        sock.settimeout(5)
+        me = f"{source}:{sock.getsockname()[1]}"
+        text = request.format(me=me, tag=os.urandom(4).hex())
+        sock.sendto(text.encode(), (host, int(port)))
+        while True:
+            reply = sock.recv(65535).decode(errors="replace")
+            code = int(reply.split(" ", 2)[1])
+            if code >= 200:
+                return code
+
+
+def _publish_as(node_name: str, claimed_from: str, to: str, body: str) -> int:
+    """A PUBLISH of a device state to ``to`` claiming to be ``node_name`` (From:
+    ``claimed_from``) but sent from another port."""
+    return _sip_request(
+        to,
+        f"PUBLISH sip:{node_name}@{to} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP {me};branch=z9hG4bK{tag};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:{node_name}@{claimed_from}>;tag={{tag}}\r\n"
+        f"To: <sip:{node_name}@{to}>\r\n"
+        "Call-ID: {tag}@stranger\r\n"
+        "CSeq: 1 PUBLISH\r\n"
+        "Event: asterisk-devicestate\r\n"
+        "Expires: 60\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body.encode())}\r\n\r\n"
+        + body.replace("{", "{{").replace("}", "}}"),
+    )
+
+
+async def test_only_a_node_can_publish_device_state(bed: Bed) -> None:
+    """A PUBLISH that claims to be node A but comes from another address or port is not
+    identified as node A (identify_by=ip, hotline/node_links.py): refused, and node B's
+    queue keeps the agent as it was."""
+    bed.b.cli("queue add member PJSIP/1001 to main")
+    try:
+        before = _member_state(bed.b, "main", "PJSIP/1001")
+        assert "(In use)" not in before
+        body = (
+            '{"type":"devicestate","device":"PJSIP/1001","state":"INUSE","cachable":1,'
+            '"eid":"02:00:00:00:00:01"}'
+        )
+        code = await asyncio.to_thread(
+            _publish_as, "node1", bed.a.sip_target, bed.b.sip_target, body
+        )
+        assert code in (401, 403), f"node B answered a stranger's PUBLISH with {code}"
+        await asyncio.sleep(1)
+        assert "(In use)" not in _member_state(bed.b, "main", "PJSIP/1001")
+    finally:
+        bed.b.cli("queue remove member PJSIP/1001 from main")
+
+
+def _contact_nodes(bed: Bed, agent: str) -> list[str]:
+    """The nodes holding a registered contact of ``agent``."""
+    return [
+        node.runtime["node_id"]
+        for node in (bed.a, bed.b)
+        if re.search(rf"Contact:\s+{agent}/sip:", node.cli(f"pjsip show aor {agent}"))
+    ]
+
+
+async def test_an_agent_registers_through_the_front_to_its_home_node(
+    bed: Bed, tmp_path: Path
+) -> None:
+    """Agent 1003 registers at the front's agents' address: the front relays it to one home
+    node with a Path, that node authenticates it, and a call queued there reaches the agent
+    back through the front. Strangers' REGISTERs are refused at the front."""
+    speech = {"agent_wav": bed.agent_wav, "citizen_pcap": bed.pcap}
+    agent = start_agent(bed.a, "1003", speech, tmp_path, registrar=bed.agents_target)
+    try:
+        deadline = time.monotonic() + 20
+        while not (homes := _contact_nodes(bed, "1003")):
+            assert time.monotonic() < deadline, "agent 1003 never registered: " + "\n".join(
+                n.cli("pjsip show aor 1003") for n in (bed.a, bed.b)
+            )
+            await asyncio.sleep(0.2)
+        assert len(homes) == 1, homes  # one home node, not both
+        home = bed.a if homes[0] == "nodea" else bed.b
+        aor = home.cli("pjsip show aor 1003")
+        print(f"agent 1003 registered through the front; home node {homes[0]}:\n{aor}")
+        log = bed.front.log_file.read_text()
+        assert f"agent 1003 REGISTER to sip:{home.sip_target}" in log
+        await _member_state_becomes(home, "PJSIP/1003", "(Not in use)", 20)
+        async with AmiObserver(*home.ami_login()) as ami:
+            call = citizen_call(home, speech, tmp_path, talk_ms=3000, caller="13900060000")
+            await ami.wait_for("AgentConnect", 40, MemberName="1003")
+        rc, out = await asyncio.to_thread(call.wait, 60)
+        assert rc == 0, out
+        # The call went node -> front -> agent, along the Path.
+        assert f"node {home.sip_target} INVITE to agent" in bed.front.log_file.read_text()
+    finally:
+        agent.stop()
+    stranger = await asyncio.to_thread(
+        _sip_request,
+        bed.agents_target,
+        f"REGISTER sip:{bed.agents_target} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP {me};branch=z9hG4bK{tag};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:1003@{bed.agents_target}>;tag={{tag}}\r\n"
+        f"To: <sip:1003@{bed.agents_target}>\r\n"
+        "Call-ID: {tag}@stranger\r\n"
+        "CSeq: 1 REGISTER\r\n"
+        "Contact: <sip:1003@{me}>\r\n"
+        "Expires: 60\r\n"
+        "Content-Length: 0\r\n\r\n",
+        "127.0.0.7",
+    )
+    assert stranger == 403
+    assert "REGISTER from 127.0.0.7 refused: not an agents' network" in (
+        bed.front.log_file.read_text()
+    )
+
+
 async def test_killed_node_is_taken_out_and_calls_go_to_the_other(bed: Bed, tmp_path: Path) -> None:
     # One call in flight on each node (round-robin), long enough to outlive the kill.
     in_flight = {}
@@ -272,3 +409,22 @@ async def test_killed_node_is_taken_out_and_calls_go_to_the_other(bed: Bed, tmp_
     (record,) = _records(bed.a, dead_caller)
     print(f"in-flight call on the killed node, as node A recorded it: {record}")
     assert record["node_id"] == "nodea"
+
+
+async def test_agents_register_to_a_live_node_when_their_home_is_dead(
+    bed: Bed, tmp_path: Path
+) -> None:
+    """After node A's kill (the test above), agent 1003's REGISTER through the front goes to
+    node B whatever its hash says, and B's queue can give it a call."""
+    speech = {"agent_wav": bed.agent_wav, "citizen_pcap": bed.pcap}
+    assert not _dispatcher_flags(bed.front)[bed.a.sip_target].startswith("A")  # A is out
+    agent = start_agent(bed.b, "1003", speech, tmp_path, registrar=bed.agents_target)
+    try:
+        await _member_state_becomes(bed.b, "PJSIP/1003", "(Not in use)", 20)
+        async with AmiObserver(*bed.b.ami_login()) as ami:
+            call = citizen_call(bed.b, speech, tmp_path, talk_ms=2000, caller="13900070000")
+            await ami.wait_for("AgentConnect", 40, MemberName="1003")
+        rc, out = await asyncio.to_thread(call.wait, 60)
+        assert rc == 0, out
+    finally:
+        agent.stop()

@@ -237,6 +237,22 @@ def _front(nodes: list[str]) -> dict[str, object]:
     }
 
 
+def test_agents_through_the_front_are_reached_through_it(tmp_path: Path) -> None:
+    direct = _render(make_settings(tmp_path, front=_front(["127.0.0.1:15060", "127.0.0.1:15160"])))
+    assert "outbound_proxy" not in direct["generated/pjsip_agents.conf"]
+    front = _front(["127.0.0.1:15060", "127.0.0.1:15160"]) | {
+        "agent_listen": "127.0.0.3",
+        "agent_sources": ["127.0.0.1"],
+    }
+    agents = _render(make_settings(tmp_path, front=front))["generated/pjsip_agents.conf"]
+    for agent in ("1001", "1002"):
+        aor = agents.split(f"[{agent}](agent-aor)\n")[1].split("\n\n")[0]
+        proxy = "outbound_proxy=sip:127.0.0.3:5060\\;lr"  # pjsip.conf escapes the ";"
+        assert proxy in aor  # qualify OPTIONS
+        endpoint = agents.split(f"[{agent}](agent-endpoint)\n")[1].split("\n\n")[0]
+        assert "rewrite_contact=no" in endpoint and proxy in endpoint  # calls
+
+
 def test_one_node_shares_no_device_state(rendered: dict[str, str]) -> None:
     assert "type=" not in rendered["generated/pjsip_nodes.conf"]
     assert "entityid" not in rendered["asterisk.conf"]
@@ -249,6 +265,10 @@ def test_linked_nodes_publish_device_state_to_each_other(tmp_path: Path) -> None
     links = rendered["generated/pjsip_nodes.conf"]
     for peer, address in (("node2", nodes[1]), ("node3", nodes[2])):
         assert f"[{peer}]\ntype=endpoint" in links
+        # Only the peer's own address and SIP port identify it; a claimed user name does not.
+        endpoint = links.split(f"[{peer}]\ntype=endpoint")[1].split("\n\n")[0]
+        assert "identify_by=ip" in endpoint
+        assert f"[{peer}-identify]\ntype=identify\nendpoint={peer}\nmatch={address}\n" in links
         assert f"[{peer}]\ntype=inbound-publication\nendpoint={peer}\n" in links
         assert f"event_asterisk-devicestate={peer}" in links
         assert f"[{peer}]\ntype=asterisk-publication\ndevicestate_publish=to-{peer}" in links

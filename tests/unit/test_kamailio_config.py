@@ -53,6 +53,29 @@ def test_config_says_what_the_settings_say(tmp_path: Path) -> None:
     assert 'ds_select_dst("1", "0")' in hashed
 
 
+AGENTS_THROUGH = {
+    "agent_listen": "127.0.0.3",
+    "agent_port": 25061,
+    "agent_sources": ["10.9.0.0/16"],
+}
+
+
+def test_agents_through_the_front_go_to_a_home_node(tmp_path: Path) -> None:
+    assert "route(AGENTS)" not in render_cfg(front(), ["12345"], files(tmp_path))
+    cfg = render_cfg(front(**AGENTS_THROUGH), ["12345"], files(tmp_path))
+    # The carrier's socket first (the default sender, probes included), the agents' second.
+    assert cfg.index("listen=udp:127.0.0.2:25060") < cfg.index("listen=udp:127.0.0.3:25061")
+    agents = cfg.split("route[AGENTS] {")[1]
+    assert 'if ($Ri == "127.0.0.3" && $Rp == 25061) {\n        route(AGENTS);' in cfg
+    # A node reaches its agent only from its own address and port, only with a Route.
+    assert agents.index('ds_is_from_list("1")') < agents.index('is_present_hf("Route")')
+    assert "src_ip == 10.9.0.0/16" in agents
+    assert "record_route()" in agents
+    assert 'ds_select_dst("1", "1")' in agents  # the hash over the From URI: a home node
+    relay = cfg.split("route[RELAY] {")[1].split("\n}")[0]
+    assert "force_send_socket(udp:127.0.0.3:25061)" in relay
+
+
 def test_dispatcher_list_has_every_node() -> None:
     text = dispatcher_list(front())
     assert "1 sip:127.0.0.1:15060 0 0" in text
@@ -64,10 +87,11 @@ def test_kamailio_accepts_the_rendered_config(tmp_path: Path) -> None:
     if kamailio is None:
         pytest.fail("Kamailio is missing: apt-get install -y kamailio")
     f = files(tmp_path)
-    Path(f.cfg).write_text(render_cfg(front(), ["12345", "12369"], f))
-    Path(f.dispatcher_list).write_text(dispatcher_list(front()))
-    check = subprocess.run([kamailio, "-c", "-f", f.cfg], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr[-3000:]
+    for settings in (front(), front(**AGENTS_THROUGH)):
+        Path(f.cfg).write_text(render_cfg(settings, ["12345", "12369"], f))
+        Path(f.dispatcher_list).write_text(dispatcher_list(settings))
+        check = subprocess.run([kamailio, "-c", "-f", f.cfg], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr[-3000:]
 
 
 def test_no_front_by_default_and_bad_front_settings_fail_fast(tmp_path: Path) -> None:
@@ -90,6 +114,17 @@ def test_no_front_by_default_and_bad_front_settings_fail_fast(tmp_path: Path) ->
             'nodes = ["127.0.0.1:15060"]\ncarrier_sources = ["127.0.0.6"]\nprobe_interval = 0',
             "probe_interval",
         ),
+        (
+            'nodes = ["127.0.0.1:15060"]\ncarrier_sources = ["127.0.0.6"]\n'
+            'agent_listen = "127.0.0.2"\nagent_sources = ["127.0.0.1"]',
+            "must differ from front.listen",
+        ),
+        (
+            'nodes = ["127.0.0.1:15060"]\ncarrier_sources = ["127.0.0.6"]\n'
+            'agent_listen = "127.0.0.3"',
+            "agent_sources is required",
+        ),
+        ('agent_listen = "127.0.0.3"\nagent_sources = ["127.0.0.1"]', "needs front.nodes"),
     ):
         config.write_text(secrets + "[front]\n" + bad + "\n")
         with pytest.raises(SettingsError, match=message):
