@@ -10,6 +10,7 @@ import pytest
 
 from core.settings import Settings
 from hotline.asterisk_config import (
+    AMI_EVENTS,
     REPO_CONF,
     Instance,
     ensure_agent_secrets,
@@ -54,6 +55,18 @@ def test_ami_is_loopback_least_privilege_with_screen_pop_vars(rendered: dict[str
     assert "channelvars=TICKET_ID,HOTLINE_CALL_ID,HOTLINE_CATEGORY,HOTLINE_DNIS" in ami
     assert re.search(r"^eventfilter=Event: \(.*AgentConnect.*\)$", ami, re.M)
     assert "webenabled=no" in ami
+
+
+def test_events_nobody_reads_are_switched_off_for_every_session(
+    rendered: dict[str, str],
+) -> None:
+    ami = rendered["generated/manager.conf"]
+    general = ami.split("\n[", 1)[0]  # disabledevents is a [general] option
+    (line,) = [x for x in general.splitlines() if x.startswith("disabledevents=")]
+    disabled = set(line.removeprefix("disabledevents=").split(","))
+    assert {"Newexten", "VarSet", "AGIExecStart", "RTCPSent"} <= disabled
+    # Never one the CTI's own filter lets through (the tests' observers wait only for these).
+    assert not disabled & set(AMI_EVENTS)
 
 
 def _render(settings: Settings) -> dict[str, str]:
