@@ -180,7 +180,6 @@ class RedisStreamBus:
 
     async def _flush(self) -> None:
         assert self._redis is not None
-        down = False
         while True:
             if not self._outbox:
                 self._wake.clear()
@@ -192,16 +191,14 @@ class RedisStreamBus:
                         pipe.xadd(self.stream, {"e": payload}, maxlen=self.maxlen, approximate=True)
                     ids = await pipe.execute()
             except (*_DOWN, ResponseError) as exc:
-                if not down:
+                if self._reachable:
                     log.warning("bus: Redis unreachable (%s); holding events in the outbox", exc)
-                    down = True
                     self._reachable = False
                 # A batch that half-reached Redis is sent again: at least once, never lost.
                 await asyncio.sleep(self.retry_seconds)
                 continue
-            if down:
+            if not self._reachable:
                 log.warning("bus: Redis is back; flushing %d held events", len(self._outbox))
-                down = False
                 self._reachable = True
             if self._dropped:
                 log.error("bus: %d events were dropped while the outbox was full", self._dropped)

@@ -301,8 +301,8 @@ class FrontSettings(BaseModel):
     # Agents register through the front too when this is set: the front's address on the
     # agents' side (another address than ``listen``, which the nodes take for the carrier).
     # Each agent's REGISTERs and calls go to its home node (a hash of its From URI, skipping
-    # nodes that are down) with a Path back through the front. None: agents register to
-    # their node directly.
+    # nodes that are down), which reaches the agent back through the front. None: agents
+    # register to their node directly.
     agent_listen: str | None = None
     agent_port: Port = 5060
     # Who may register or call as an agent through the front (networks); required with
@@ -355,7 +355,7 @@ class FrontSettings(BaseModel):
 
     @property
     def agents_through(self) -> bool:
-        """Agents register through the front (to a home node, with Path)."""
+        """Agents register through the front (each to a home node)."""
         return self.enabled and self.agent_listen is not None
 
     @property
