@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -49,7 +47,7 @@ from typing import Any
 
 from bench.call_load import health, read_sipp_stats, start_load
 from tests.e2e.bed import Node, hotline, missing_tools, start_node, stop_node
-from tests.e2e.helpers import agent_phone
+from tests.e2e.helpers import agent_phone, api
 from tests.e2e.peers.audio import AGENT_SAY, CITIZEN_SAY, speech_wav
 from tests.e2e.peers.baresip import BaresipAgent
 from tests.e2e.peers.redis_server import RedisServer
@@ -65,6 +63,15 @@ FULL_SECONDS = 10
 
 
 @dataclass
+class Struck:
+    """What one fault showed: the alert's delay and the two recovery times."""
+
+    alert_s: float | None
+    recover_s: float
+    after_up_s: float
+
+
+@dataclass
 class Row:
     fault: str
     offered: int
@@ -74,32 +81,13 @@ class Row:
     missing_records: int
     missing_tickets: int
     duplicates: int
-    alert_s: float | None
-    recover_s: float | None
-    after_up_s: float | None
-
-
-@dataclass
-class Struck:
-    """What one fault showed: the alert's delay and the two recovery times."""
-
-    alert_s: float | None
-    recover_s: float
-    after_up_s: float
+    struck: Struck | None  # None for the run without a fault
 
 
 def calls_since(node: Node, since: str, prefix: str) -> list[dict[str, Any]]:
     """The app's call records of this run's callers (numbers ``prefix`` + SIPp's counter)."""
-    rows: list[dict[str, Any]] = get(node, f"/api/calls?limit=500&since={since}")
+    rows: list[dict[str, Any]] = api(node, f"/api/calls?limit=500&since={since}")
     return [r for r in rows if str(r.get("caller") or "").startswith(prefix)]
-
-
-def get(node: Node, path: str) -> Any:
-    req = urllib.request.Request(
-        f"{node.api}{path}", headers={"Authorization": f"Bearer {node.token}"}
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
 
 
 def poll(node: Node, began: float, ready: Callable[[dict[str, Any]], bool], what: str) -> float:
@@ -125,7 +113,7 @@ def whole(node: Node, reconciled: bool) -> Callable[[dict[str, Any]], bool]:
         done = h.get("reconcile")
         if reconciled and not (isinstance(done, dict) and done.get("finished_at")):
             return False
-        return all(a["state"] != "logged_out" for a in get(node, "/api/agents"))
+        return all(a["state"] != "logged_out" for a in api(node, "/api/agents"))
 
     return ready
 
@@ -225,7 +213,6 @@ def run(
     ok, failed, _, _ = read_sipp_stats(stats)
     records = calls_since(node, since, prefix)
     keys = Counter(f"{r['node_id']}:{r['uniqueid']}" for r in records)
-    hit = struck[0] if struck else None
     return Row(
         fault,
         calls,
@@ -235,9 +222,7 @@ def run(
         max(calls - len(keys), 0),
         sum(1 for r in records if not r.get("ticket_id")),
         sum(n - 1 for n in keys.values()),
-        hit.alert_s if hit else None,
-        hit.recover_s if hit else None,
-        hit.after_up_s if hit else None,
+        struck[0] if struck else None,
     )
 
 
@@ -253,10 +238,12 @@ def _s(value: float | None) -> str:
 
 
 def line(r: Row) -> str:
+    hit = r.struck
+    alert, recover, after_up = (hit.alert_s, hit.recover_s, hit.after_up_s) if hit else (None,) * 3
     return (
         f"{r.fault:10}{r.offered:>9}{r.completed:>11}{r.failed:>8}{r.records:>9}"
-        f"{r.missing_records:>14}{r.missing_tickets:>17}{r.duplicates:>7}{_s(r.alert_s):>9}"
-        f"{_s(r.recover_s):>11}{_s(r.after_up_s):>12}"
+        f"{r.missing_records:>14}{r.missing_tickets:>17}{r.duplicates:>7}"
+        f"{_s(alert):>9}{_s(recover):>11}{_s(after_up):>12}"
     )
 
 
