@@ -25,7 +25,7 @@ from core.settings import load_settings
 from hotline.front import Front
 from tests.e2e.bed import Node, free_port, hotline, missing_tools, start_node, stop_node
 from tests.e2e.helpers import api, citizen_call, start_agent
-from tests.e2e.peers.ami_observer import AmiObserver
+from tests.e2e.peers.ami_observer import AmiObserver, ObservedEvent
 from tests.e2e.peers.sipp import SippCall
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +47,11 @@ class Bed:
     agents_target: str  # where agents register through the front
     pcap: Path
     agent_wav: Path
+
+    @property
+    def speech(self) -> dict[str, Path]:
+        """What start_agent and citizen_call take."""
+        return {"agent_wav": self.agent_wav, "citizen_pcap": self.pcap}
 
 
 @pytest.fixture(scope="module")
@@ -210,18 +215,26 @@ async def _member_state_becomes(node: Node, member: str, want: str, timeout: flo
     return time.monotonic()
 
 
+async def _answered(
+    bed: Bed, node: Node, agent: str, caller: str, talk_ms: int, tmp_path: Path
+) -> tuple[ObservedEvent, SippCall]:
+    """A citizen's call straight into ``node``'s queue, once ``agent`` has answered it: the
+    AgentConnect and the call (still running: wait for it)."""
+    async with AmiObserver(*node.ami_login()) as ami:
+        call = citizen_call(node, bed.speech, tmp_path, talk_ms=talk_ms, caller=caller)
+        connect = await ami.wait_for("AgentConnect", 40, MemberName=agent)
+    return connect, call
+
+
 async def test_agent_busy_on_one_node_is_busy_on_the_other(bed: Bed, tmp_path: Path) -> None:
     """Agent 1001 (registered to node A) answers a call on node A: node B's app_queue, which
     has PJSIP/1001 as a member too, sees it in use from A's PUBLISH
     (res_pjsip_publish_asterisk), so B would not ring it."""
     bed.b.cli("queue add member PJSIP/1001 to main")
-    speech = {"agent_wav": bed.agent_wav, "citizen_pcap": bed.pcap}
-    agent = start_agent(bed.a, "1001", speech, tmp_path)
+    agent = start_agent(bed.a, "1001", bed.speech, tmp_path)
     try:
         await _member_state_becomes(bed.b, "PJSIP/1001", "(Not in use)", 20)
-        async with AmiObserver(*bed.a.ami_login()) as ami_a:
-            call = citizen_call(bed.a, speech, tmp_path, talk_ms=4000, caller="13900040000")
-            connect = await ami_a.wait_for("AgentConnect", 40, MemberName="1001")
+        connect, call = await _answered(bed, bed.a, "1001", "13900040000", 4000, tmp_path)
         seen = await _member_state_becomes(bed.b, "PJSIP/1001", "(In use)", 10)
         print(
             f"node B's queue saw PJSIP/1001 in use {1000 * (seen - connect.at):.0f} ms after "
@@ -307,10 +320,9 @@ async def test_an_agent_registers_through_the_front_to_its_home_node(
     bed: Bed, tmp_path: Path
 ) -> None:
     """Agent 1003 registers at the front's agents' address: the front relays it to one home
-    node with a Path, that node authenticates it, and a call queued there reaches the agent
-    back through the front. Strangers' REGISTERs are refused at the front."""
-    speech = {"agent_wav": bed.agent_wav, "citizen_pcap": bed.pcap}
-    agent = start_agent(bed.a, "1003", speech, tmp_path, registrar=bed.agents_target)
+    node, that node authenticates it, and a call queued there reaches the agent back through
+    the front. Strangers' REGISTERs are refused at the front."""
+    agent = start_agent(bed.a, "1003", bed.speech, tmp_path, registrar=bed.agents_target)
     try:
         deadline = time.monotonic() + 20
         while not (homes := _contact_nodes(bed, "1003")):
@@ -325,12 +337,10 @@ async def test_an_agent_registers_through_the_front_to_its_home_node(
         log = bed.front.log_file.read_text()
         assert f"agent 1003 REGISTER to sip:{home.sip_target}" in log
         await _member_state_becomes(home, "PJSIP/1003", "(Not in use)", 20)
-        async with AmiObserver(*home.ami_login()) as ami:
-            call = citizen_call(home, speech, tmp_path, talk_ms=3000, caller="13900060000")
-            await ami.wait_for("AgentConnect", 40, MemberName="1003")
+        _, call = await _answered(bed, home, "1003", "13900060000", 3000, tmp_path)
         rc, out = await asyncio.to_thread(call.wait, 60)
         assert rc == 0, out
-        # The call went node -> front -> agent, along the Path.
+        # The call went node -> front -> agent (the front is the agents' outbound proxy).
         assert f"node {home.sip_target} INVITE to agent" in bed.front.log_file.read_text()
     finally:
         agent.stop()
@@ -416,14 +426,11 @@ async def test_agents_register_to_a_live_node_when_their_home_is_dead(
 ) -> None:
     """After node A's kill (the test above), agent 1003's REGISTER through the front goes to
     node B whatever its hash says, and B's queue can give it a call."""
-    speech = {"agent_wav": bed.agent_wav, "citizen_pcap": bed.pcap}
     assert not _dispatcher_flags(bed.front)[bed.a.sip_target].startswith("A")  # A is out
-    agent = start_agent(bed.b, "1003", speech, tmp_path, registrar=bed.agents_target)
+    agent = start_agent(bed.b, "1003", bed.speech, tmp_path, registrar=bed.agents_target)
     try:
         await _member_state_becomes(bed.b, "PJSIP/1003", "(Not in use)", 20)
-        async with AmiObserver(*bed.b.ami_login()) as ami:
-            call = citizen_call(bed.b, speech, tmp_path, talk_ms=2000, caller="13900070000")
-            await ami.wait_for("AgentConnect", 40, MemberName="1003")
+        _, call = await _answered(bed, bed.b, "1003", "13900070000", 2000, tmp_path)
         rc, out = await asyncio.to_thread(call.wait, 60)
         assert rc == 0, out
     finally:
